@@ -1,0 +1,19 @@
+package deps
+import (
+	_ "golang.org/x/crypto/chacha20poly1305"
+	_ "golang.org/x/crypto/cryptobyte"
+	_ "golang.org/x/crypto/curve25519"
+	_ "golang.zx2c4.com/wireguard/tun"
+	_ "github.com/vishvananda/netlink"
+	_ "github.com/osrg/gobgp/v3/pkg/server"
+	_ "github.com/osrg/gobgp/v3/api"
+	_ "github.com/prometheus/client_golang/prometheus"
+	_ "github.com/prometheus/client_golang/prometheus/promhttp"
+	_ "github.com/google/gopacket/layers"
+	_ "go.etcd.io/bbolt"
+	_ "github.com/spf13/cobra"
+	_ "go.yaml.in/yaml/v3"
+	_ "github.com/strongswan/govici/vici"
+	_ "golang.org/x/sys/unix"
+	_ "golang.org/x/net/ipv4"
+)
