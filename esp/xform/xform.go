@@ -19,7 +19,12 @@
 // returns the plaintext region (payload|padding|padlen|nh) as a sub-slice of pkt.
 package xform
 
-import "errors"
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+)
 
 // IKEv2 encryption transform IDs (RFC 7296 §3.3.2, IANA "Transform Type 1").
 const (
@@ -72,4 +77,151 @@ type Transform interface {
 	// Open verifies and decrypts pkt in place and returns the plaintext
 	// region. On error pkt's contents are unspecified.
 	Open(pkt []byte, seqHi uint32, esn bool) ([]byte, error)
+}
+
+// New returns the keyed transform for s. encKey and integKey are the
+// KEYMAT slices of RFC 7296 §2.17 for one direction, in the sizes given by
+// s.KeyLen (for AES-GCM and ChaCha20-Poly1305 the 4-byte salt is the tail of
+// encKey, RFC 4106 §8.1, RFC 7634 §2). The keys are copied.
+//
+// Per-SA random secrets (the CBC IV generator key, see iv.go) come from
+// crypto/rand; use NewWithRand to inject the source.
+func New(s Suite, encKey, integKey []byte) (Transform, error) {
+	return NewWithRand(s, encKey, integKey, rand.Reader)
+}
+
+// NewWithRand is New with the randomness source injected. It reads from
+// rnd only during the call, never per packet.
+func NewWithRand(s Suite, encKey, integKey []byte, rnd io.Reader) (Transform, error) {
+	encLen, integLen, err := s.KeyLen()
+	if err != nil {
+		return nil, err
+	}
+	if len(encKey) != encLen {
+		return nil, fmt.Errorf("xform: %v: encryption key is %d bytes, want %d", s, len(encKey), encLen)
+	}
+	if len(integKey) != integLen {
+		return nil, fmt.Errorf("xform: %v: integrity key is %d bytes, want %d", s, len(integKey), integLen)
+	}
+	encKey = append([]byte(nil), encKey...)
+	integKey = append([]byte(nil), integKey...)
+	switch s.Encr {
+	case EncrAESGCM16, EncrChaCha20Poly1305:
+		return newAEAD(s, encKey)
+	case EncrNull:
+		return newNull(s, integKey), nil
+	default:
+		return newCBC(s, encKey, integKey, rnd)
+	}
+}
+
+// KeyLen reports how many bytes of keying material s takes for encryption
+// (including the AEAD salt) and for integrity, or an error when s is not a
+// supported combination. The control plane uses it to size KEYMAT.
+func (s Suite) KeyLen() (enc, integ int, err error) {
+	aead := false
+	switch s.Encr {
+	case EncrDES:
+		if s.KeyBits != 0 && s.KeyBits != 64 {
+			return 0, 0, fmt.Errorf("xform: des takes a 64-bit key, not %d bits", s.KeyBits)
+		}
+		enc = 8
+	case Encr3DES:
+		if s.KeyBits != 0 && s.KeyBits != 192 {
+			return 0, 0, fmt.Errorf("xform: 3des takes a 192-bit key, not %d bits", s.KeyBits)
+		}
+		enc = 24
+	case EncrAESCBC:
+		if s.KeyBits != 128 && s.KeyBits != 192 && s.KeyBits != 256 {
+			return 0, 0, fmt.Errorf("xform: aes-cbc key must be 128, 192 or 256 bits, not %d", s.KeyBits)
+		}
+		enc = s.KeyBits / 8
+	case EncrAESGCM16:
+		// RFC 4106 §8.1: KEYMAT is the AES key followed by a 4-byte salt.
+		if s.KeyBits != 128 && s.KeyBits != 192 && s.KeyBits != 256 {
+			return 0, 0, fmt.Errorf("xform: aes-gcm key must be 128, 192 or 256 bits, not %d", s.KeyBits)
+		}
+		enc = s.KeyBits/8 + 4
+		aead = true
+	case EncrChaCha20Poly1305:
+		// RFC 7634 §2: 256-bit key followed by a 4-byte salt.
+		if s.KeyBits != 0 && s.KeyBits != 256 {
+			return 0, 0, fmt.Errorf("xform: chacha20-poly1305 takes a 256-bit key, not %d bits", s.KeyBits)
+		}
+		enc = 36
+		aead = true
+	case EncrNull:
+		if s.KeyBits != 0 {
+			return 0, 0, fmt.Errorf("xform: null encryption takes no key, not %d bits", s.KeyBits)
+		}
+	default:
+		return 0, 0, fmt.Errorf("xform: unsupported encryption transform %d", s.Encr)
+	}
+	if aead {
+		if s.Integ != IntegNone {
+			return 0, 0, fmt.Errorf("xform: %v is an AEAD and takes no integrity transform (RFC 4106 §5)", s)
+		}
+		return enc, 0, nil
+	}
+	ia, ok := integAlgs[s.Integ]
+	if !ok {
+		if s.Integ == IntegNone {
+			// RFC 8221 §5: ESP encryption without integrity is MUST NOT
+			// for new deployments; we do not offer it.
+			return 0, 0, fmt.Errorf("xform: %v: encryption without integrity is not supported (RFC 8221 §5)", s)
+		}
+		return 0, 0, fmt.Errorf("xform: unsupported integrity transform %d", s.Integ)
+	}
+	return enc, ia.keyLen, nil
+}
+
+// String names the suite the way strongSwan proposals do
+// ("aes128-sha1", "aes256gcm16", "chacha20poly1305", "3des-md5", "null-sha256").
+func (s Suite) String() string {
+	var e string
+	switch s.Encr {
+	case EncrDES:
+		e = "des"
+	case Encr3DES:
+		e = "3des"
+	case EncrNull:
+		e = "null"
+	case EncrAESCBC:
+		e = fmt.Sprintf("aes%d", s.KeyBits)
+	case EncrAESGCM16:
+		e = fmt.Sprintf("aes%dgcm16", s.KeyBits)
+	case EncrChaCha20Poly1305:
+		e = "chacha20poly1305"
+	default:
+		e = fmt.Sprintf("encr%d", s.Encr)
+	}
+	if s.Integ == IntegNone {
+		return e
+	}
+	if ia, ok := integAlgs[s.Integ]; ok {
+		return e + "-" + ia.name
+	}
+	return fmt.Sprintf("%s-integ%d", e, s.Integ)
+}
+
+// Suites lists every supported suite (each AES key size, each integrity
+// algorithm for the non-AEAD ciphers). Tests and benchmarks iterate over it.
+func Suites() []Suite {
+	integs := []uint16{IntegHMACMD596, IntegHMACSHA196, IntegHMACSHA256128, IntegHMACSHA384192, IntegHMACSHA512256}
+	var out []Suite
+	for _, c := range []Suite{
+		{Encr: EncrAESCBC, KeyBits: 128}, {Encr: EncrAESCBC, KeyBits: 192}, {Encr: EncrAESCBC, KeyBits: 256},
+		{Encr: Encr3DES}, {Encr: EncrDES}, {Encr: EncrNull},
+	} {
+		for _, i := range integs {
+			c.Integ = i
+			out = append(out, c)
+		}
+	}
+	return append(out,
+		Suite{Encr: EncrAESGCM16, KeyBits: 128},
+		Suite{Encr: EncrAESGCM16, KeyBits: 192},
+		Suite{Encr: EncrAESGCM16, KeyBits: 256},
+		Suite{Encr: EncrChaCha20Poly1305},
+	)
 }

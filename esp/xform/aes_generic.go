@@ -1,0 +1,15 @@
+package xform
+
+import (
+	"crypto/aes"
+)
+
+// newAESCBC returns the portable AES-CBC over the standard library's
+// cipher.Block (which itself uses hardware AES when available).
+func newAESCBC(key []byte) (cbcMode, error) {
+	b, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return blockCBC{b: b, bs: aes.BlockSize}, nil
+}
