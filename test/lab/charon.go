@@ -1,0 +1,399 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/strongswan/govici/vici"
+)
+
+// CharonBinary is the strongSwan daemon the lab runs. charon-systemd is
+// used (not the classic charon) because it writes no global pid file, so
+// several instances can run at once, one per namespace.
+var CharonBinary = "/usr/sbin/charon-systemd"
+
+// TunTxQueueLen is set on charon's ipsec0 TUN device: at the default 500
+// the ring overflows when libipsec's reader wakes up late and drops up to a
+// third of the packets (shared/lab/README.md).
+const TunTxQueueLen = 10000
+
+// Charon is one strongSwan charon-systemd running in a gateway namespace,
+// driven over its own VICI socket.
+type Charon struct {
+	b    *Bed
+	role string
+	dir  string // <bed state>/<role>
+
+	mu   sync.Mutex // guards everything below and serialises VICI calls
+	conn SwanConn
+	proc *Proc
+	sess *vici.Session
+}
+
+// StartCharon writes a strongswan.conf for role, starts charon-systemd in
+// the namespace, waits for its VICI socket, and loads c (zero fields take
+// DefaultConn's values). It calls t.Fatal on failure.
+func (b *Bed) StartCharon(role string, c SwanConn) *Charon {
+	b.t.Helper()
+	ch := &Charon{b: b, role: role, dir: filepath.Join(b.dir, role)}
+	ch.conn = c.fill(b.DefaultConn(role))
+	if err := os.MkdirAll(ch.dir, 0o755); err != nil {
+		b.t.Fatalf("lab: %v", err)
+	}
+	b.mu.Lock()
+	if old := b.charons[role]; old != nil {
+		b.mu.Unlock()
+		b.t.Fatalf("lab: a charon already runs in %s", role)
+	}
+	b.charons[role] = ch
+	b.mu.Unlock()
+	if err := ch.start(); err != nil {
+		b.t.Fatalf("lab: start charon in %s: %v\n%s", role, err, tail(ch.Log(), 40))
+	}
+	return ch
+}
+
+// Charon returns the charon running in role, or nil.
+func (b *Bed) Charon(role string) *Charon {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.charons[role]
+}
+
+// Role is the gateway the charon runs on.
+func (c *Charon) Role() string { return c.role }
+
+// Conn returns the connection currently loaded.
+func (c *Charon) Conn() SwanConn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.conn
+}
+
+// SocketPath is the charon's VICI socket (for swanctl --uri unix://...).
+func (c *Charon) SocketPath() string { return filepath.Join(c.dir, "charon.vici") }
+
+// ConfPath is the charon's strongswan.conf (STRONGSWAN_CONF).
+func (c *Charon) ConfPath() string { return filepath.Join(c.dir, "strongswan.conf") }
+
+// LogPath is charon's filelog.
+func (c *Charon) LogPath() string { return filepath.Join(c.dir, "charon.log") }
+
+// Log returns charon's log so far (all restarts appended).
+func (c *Charon) Log() string {
+	data, _ := os.ReadFile(c.LogPath())
+	return string(data)
+}
+
+// Pid is the pid of the running charon, 0 if none.
+func (c *Charon) Pid() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.proc == nil || c.proc.Exited() {
+		return 0
+	}
+	return c.proc.Pid()
+}
+
+// start runs charon and loads the connection; callers hold no lock.
+func (c *Charon) start() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	conf := c.conn.strongswanConf(c.dir)
+	if err := os.WriteFile(c.ConfPath(), []byte(conf), 0o644); err != nil {
+		return err
+	}
+	_ = os.Remove(c.SocketPath())
+	p, err := c.b.StartEnv(c.role, "charon-"+c.role, []string{"STRONGSWAN_CONF=" + c.ConfPath()}, CharonBinary)
+	if err != nil {
+		return err
+	}
+	c.proc = p
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if p.Exited() {
+			return fmt.Errorf("lab: charon in %s exited: %v\n%s", c.role, p.Wait(0), p.Log())
+		}
+		if _, err := os.Stat(c.SocketPath()); err == nil {
+			s, err := vici.NewSession(vici.WithSocketPath(c.SocketPath()))
+			if err == nil {
+				c.sess = s
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("lab: no VICI socket from charon in %s after 15s", c.role)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// kernel-libipsec creates ipsec0 when the plugin loads, before vici
+	// listens; retry briefly in case it lags.
+	for i := 0; ; i++ {
+		_, err := c.b.Exec(c.role, "ip", "link", "set", "ipsec0", "txqueuelen", fmt.Sprint(TunTxQueueLen))
+		if err == nil {
+			break
+		}
+		if i == 20 {
+			return fmt.Errorf("lab: ipsec0 in %s: %w", c.role, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return c.loadLocked(c.conn)
+}
+
+// loadLocked loads the PSK and the connection over VICI.
+func (c *Charon) loadLocked(conn SwanConn) error {
+	shared, err := conn.sharedMessage()
+	if err != nil {
+		return err
+	}
+	if _, err := c.callLocked("load-shared", shared, 10*time.Second); err != nil {
+		return err
+	}
+	msg, err := conn.connMessage()
+	if err != nil {
+		return err
+	}
+	if _, err := c.callLocked("load-conn", msg, 10*time.Second); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (c *Charon) callLocked(cmd string, in *vici.Message, timeout time.Duration) (*vici.Message, error) {
+	if c.sess == nil {
+		return nil, fmt.Errorf("lab: %s charon: not running", c.role)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	m, err := c.sess.Call(ctx, cmd, in)
+	if err != nil {
+		return m, fmt.Errorf("lab: %s vici %s: %w", c.role, cmd, err)
+	}
+	return m, nil
+}
+
+// Call sends one VICI command and returns the response (for commands the
+// lab does not wrap).
+func (c *Charon) Call(cmd string, in *vici.Message) (*vici.Message, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.callLocked(cmd, in, 30*time.Second)
+}
+
+// streamLocked runs a streaming VICI command and collects the events.
+func (c *Charon) streamLocked(cmd, event string, in *vici.Message, timeout time.Duration) ([]*vici.Message, error) {
+	if c.sess == nil {
+		return nil, fmt.Errorf("lab: %s charon: not running", c.role)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var out []*vici.Message
+	for m, err := range c.sess.CallStreaming(ctx, cmd, event, in) {
+		if err != nil {
+			return out, fmt.Errorf("lab: %s vici %s: %w", c.role, cmd, err)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// Initiate initiates child (the loaded child when empty) and waits up to
+// timeout for it to be established. The error includes charon's control log.
+func (c *Charon) Initiate(child string, timeout time.Duration) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if child == "" {
+		child = c.conn.Child
+	}
+	in := vici.NewMessage()
+	_ = in.Set("child", child)
+	_ = in.Set("timeout", fmt.Sprint(timeout.Milliseconds()))
+	logs, err := c.streamLocked("initiate", "control-log", in, timeout+5*time.Second)
+	if err != nil {
+		var sb strings.Builder
+		for _, m := range logs {
+			if s, ok := m.Get("msg").(string); ok {
+				sb.WriteString("\n  " + s)
+			}
+		}
+		return fmt.Errorf("%w%s", err, sb.String())
+	}
+	return nil
+}
+
+// Terminate deletes the IKE SA named ike (the loaded connection when
+// empty), with its children, sending DELETE to the peer.
+func (c *Charon) Terminate(ike string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ike == "" {
+		ike = c.conn.Name
+	}
+	in := vici.NewMessage()
+	_ = in.Set("ike", ike)
+	_ = in.Set("timeout", "10000")
+	_, err := c.streamLocked("terminate", "control-log", in, 15*time.Second)
+	return err
+}
+
+// TerminateChild deletes the CHILD_SA(s) named child.
+func (c *Charon) TerminateChild(child string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	in := vici.NewMessage()
+	_ = in.Set("child", child)
+	_ = in.Set("timeout", "10000")
+	_, err := c.streamLocked("terminate", "control-log", in, 15*time.Second)
+	return err
+}
+
+// Rekey rekeys the IKE SA (child == false) or the CHILD_SA (child == true)
+// of the loaded connection.
+func (c *Charon) Rekey(child bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	in := vici.NewMessage()
+	if child {
+		_ = in.Set("child", c.conn.Child)
+	} else {
+		_ = in.Set("ike", c.conn.Name)
+	}
+	_, err := c.callLocked("rekey", in, 10*time.Second)
+	return err
+}
+
+// Reload replaces the connection with conn (zero fields from DefaultConn):
+// clear-creds, unload the old connection if its name changes, load-shared,
+// load-conn. Existing SAs are kept. Daemon-wide knobs need Restart.
+func (c *Charon) Reload(conn SwanConn) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	conn = conn.fill(c.b.DefaultConn(c.role))
+	if _, err := c.callLocked("clear-creds", nil, 10*time.Second); err != nil {
+		return err
+	}
+	if conn.Name != c.conn.Name {
+		in := vici.NewMessage()
+		_ = in.Set("name", c.conn.Name)
+		if _, err := c.callLocked("unload-conn", in, 10*time.Second); err != nil {
+			return err
+		}
+	}
+	if err := c.loadLocked(conn); err != nil {
+		return err
+	}
+	c.conn = conn
+	return nil
+}
+
+// Kill SIGKILLs charon (a crash: no DELETE is sent) and removes what it
+// leaves behind: its "lookup 220" ip rule, table 220 and the VICI socket.
+func (c *Charon) Kill() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closeSessionLocked()
+	if c.proc != nil {
+		c.proc.Kill()
+	}
+	c.scrubLocked()
+}
+
+// Stop stops charon gracefully (SIGTERM; it sends DELETEs and removes its
+// routes), SIGKILL after 5 s.
+func (c *Charon) Stop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closeSessionLocked()
+	if c.proc != nil {
+		c.proc.stop(5 * time.Second)
+	}
+	c.scrubLocked()
+}
+
+// Restart stops charon (gracefully if still running) and starts it again
+// with the current connection.
+func (c *Charon) Restart() error {
+	c.Stop()
+	return c.start()
+}
+
+// RestartWith restarts charon with a new connection and daemon knobs.
+func (c *Charon) RestartWith(conn SwanConn) error {
+	c.Stop()
+	c.mu.Lock()
+	c.conn = conn.fill(c.b.DefaultConn(c.role))
+	c.mu.Unlock()
+	return c.start()
+}
+
+func (c *Charon) closeSessionLocked() {
+	if c.sess != nil {
+		_ = c.sess.Close()
+		c.sess = nil
+	}
+}
+
+func (c *Charon) closeSession() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closeSessionLocked()
+}
+
+// scrubLocked removes the ip rule and routes a dead charon leaves.
+func (c *Charon) scrubLocked() {
+	for range 10 {
+		if _, err := c.b.Exec(c.role, "ip", "rule", "del", "table", "220"); err != nil {
+			break
+		}
+	}
+	_, _ = c.b.Exec(c.role, "ip", "route", "flush", "table", "220")
+	_ = os.Remove(c.SocketPath())
+}
+
+// Running reports whether the charon process is alive.
+func (c *Charon) Running() bool { return c.Pid() != 0 }
+
+// Signal sends sig to the charon process.
+func (c *Charon) Signal(sig syscall.Signal) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.proc == nil {
+		return errors.New("lab: charon not started")
+	}
+	return c.proc.Signal(sig)
+}
+
+// WaitEstablished waits until an IKE SA of the loaded connection is
+// ESTABLISHED with an INSTALLED child, and returns it.
+func (c *Charon) WaitEstablished(timeout time.Duration) (IKESA, error) {
+	deadline := time.Now().Add(timeout)
+	var last []IKESA
+	var lastErr error
+	for {
+		sas, err := c.ListSAs()
+		last, lastErr = sas, err
+		name := c.Conn().Name
+		for _, sa := range sas {
+			if sa.Name != name || sa.State != "ESTABLISHED" {
+				continue
+			}
+			for _, ch := range sa.Children {
+				if ch.State == "INSTALLED" {
+					return sa, nil
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			return IKESA{}, fmt.Errorf("lab: %s: no established SA after %v (last: %+v, %v)", c.role, timeout, last, lastErr)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
