@@ -1,0 +1,225 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"path"
+	"strings"
+)
+
+// Daemon defaults (SPEC §4).
+const (
+	DefaultConfigPath = "/etc/ipsecgw/ipsecgwd.yaml"
+	DefaultStateDir   = "/var/lib/ipsecgw"
+	DefaultAPI        = "unix:///run/ipsecgw/api.sock"
+	DefaultTUN        = "ipsecgw0"
+	DefaultMetrics    = "127.0.0.1:9810"
+	DefaultLogLevel   = "info"
+)
+
+// LogLevels are the accepted log_level values, mapping onto slog levels.
+var LogLevels = []string{"debug", "info", "warn", "error"}
+
+// Daemon is the ipsecgwd configuration (SPEC §4). Every key is optional;
+// [DefaultDaemon] holds the defaults and [ParseDaemon] decodes over them, so
+// an explicit empty value (metrics: "") is kept and means "disabled".
+type Daemon struct {
+	// Address is the gateway's own IP address: IKE/ESP source and default
+	// LocalId. Empty means: pick the first global unicast IPv4 address of
+	// the host at start-up ([Daemon.GatewayAddress]).
+	Address string `yaml:"address" json:"address"`
+	// StateDir holds the embedded persistent store; an absolute path.
+	StateDir string `yaml:"state_dir" json:"state_dir"`
+	// API is the management API's Unix socket as unix:///absolute/path.
+	// Empty disables it (then api_tcp must be set).
+	API string `yaml:"api" json:"api"`
+	// APITCP is an ipsecgw addition: an optional host:port on which the API
+	// is also served over HTTP. Empty (the default) disables it. A listener
+	// on a non-loopback address requires APIToken.
+	APITCP string `yaml:"api_tcp" json:"api_tcp"`
+	// APIToken, when set, is the bearer token every TCP API request must
+	// carry (the Unix socket is protected by file permissions). At least 16
+	// characters.
+	APIToken string `yaml:"api_token" json:"api_token"`
+	// TUN is the TUN device carrying the tunnels' inner traffic.
+	TUN string `yaml:"tun" json:"tun"`
+	// Metrics is the Prometheus /metrics listen address; empty disables.
+	Metrics string `yaml:"metrics" json:"metrics"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"log_level" json:"log_level"`
+}
+
+// DefaultDaemon returns the built-in configuration used when there is no
+// file (SPEC §4).
+func DefaultDaemon() *Daemon {
+	return &Daemon{
+		StateDir: DefaultStateDir,
+		API:      DefaultAPI,
+		TUN:      DefaultTUN,
+		Metrics:  DefaultMetrics,
+		LogLevel: DefaultLogLevel,
+	}
+}
+
+// SocketPath returns the filesystem path of the API Unix socket, "" when the
+// socket is disabled or API is malformed.
+func (d *Daemon) SocketPath() string {
+	p, err := unixSocketPath(d.API)
+	if err != nil {
+		return ""
+	}
+	return p
+}
+
+// unixSocketPath parses unix:///absolute/path.
+func unixSocketPath(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "unix" || u.Host != "" || !path.IsAbs(u.Path) || u.RawQuery != "" || u.Fragment != "" {
+		return "", errors.New("must be unix:///absolute/path/to/socket")
+	}
+	return u.Path, nil
+}
+
+// Validate checks every key and reports all problems at once.
+func (d *Daemon) Validate() Errors {
+	var es Errors
+	if d.Address != "" {
+		a, err := netip.ParseAddr(d.Address)
+		switch {
+		case err != nil:
+			es.add("address", RuleIP, fmt.Sprintf("%q is not an IP address", d.Address))
+		case a.Zone() != "" || !a.IsGlobalUnicast() && !a.IsLoopback() && !a.IsPrivate():
+			es.add("address", RuleIP, fmt.Sprintf("%s cannot be the gateway's address; use a unicast address of this host", d.Address))
+		}
+	}
+	switch {
+	case d.StateDir == "":
+		es.add("state_dir", RuleRequired, "the state directory is required (default "+DefaultStateDir+")")
+	case !path.IsAbs(d.StateDir):
+		es.add("state_dir", RuleFormat, "must be an absolute path")
+	}
+	if _, err := unixSocketPath(d.API); err != nil {
+		es.add("api", RuleFormat, fmt.Sprintf("%q %v", d.API, err))
+	}
+	if d.APITCP != "" {
+		host, err := validHostPort(d.APITCP)
+		if err != nil {
+			es.add("api_tcp", RuleFormat, err.Error())
+		} else if d.APIToken == "" && !isLoopbackHost(host) {
+			es.add("api_token", RuleRequired, "an API token is required when api_tcp listens beyond loopback")
+		}
+	}
+	if d.API == "" && d.APITCP == "" {
+		es.add("api", RuleRequired, "the API needs a Unix socket (api) or a TCP listener (api_tcp)")
+	}
+	if d.APIToken != "" {
+		if len(d.APIToken) < 16 {
+			es.add("api_token", RuleLength, "use at least 16 characters")
+		}
+		if strings.ContainsFunc(d.APIToken, func(r rune) bool { return r <= ' ' || r > '~' }) {
+			es.add("api_token", RuleCharset, "use printable ASCII without spaces")
+		}
+	}
+	switch {
+	case d.TUN == "":
+		es.add("tun", RuleRequired, "the TUN device name is required (default "+DefaultTUN+")")
+	case len(d.TUN) > 15:
+		es.add("tun", RuleLength, "interface names have at most 15 characters")
+	case strings.ContainsAny(d.TUN, "/ \t\n:") || d.TUN == "." || d.TUN == "..":
+		es.add("tun", RuleCharset, "not a valid interface name")
+	}
+	if d.Metrics != "" {
+		if _, err := validHostPort(d.Metrics); err != nil {
+			es.add("metrics", RuleFormat, err.Error()+" (or empty to disable)")
+		}
+	}
+	if !oneOfString(d.LogLevel, LogLevels) {
+		es.add("log_level", RuleOneOf, "must be one of "+strings.Join(LogLevels, ", "))
+	}
+	return es
+}
+
+func oneOfString(v string, set []string) bool {
+	for _, s := range set {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// validHostPort checks host:port with a numeric port 1–65535 and an IP or
+// empty host (empty listens on every address).
+func validHostPort(s string) (host string, err error) {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", fmt.Errorf("%q must be host:port, e.g. 127.0.0.1:9810", s)
+	}
+	if host != "" && host != "localhost" {
+		if _, err := netip.ParseAddr(host); err != nil {
+			return "", fmt.Errorf("%q: host must be an IP address, localhost or empty", s)
+		}
+	}
+	n, err := parseDecimal(port, 65535)
+	if err != nil || n == 0 {
+		return "", fmt.Errorf("%q: port must be 1–65535", s)
+	}
+	return host, nil
+}
+
+func isLoopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(h)
+	return err == nil && a.IsLoopback()
+}
+
+// GatewayAddress returns the gateway's own address: Address when set,
+// otherwise the first global unicast IPv4 address of the host's interfaces
+// (in the kernel's interface order).
+func (d *Daemon) GatewayAddress() (netip.Addr, error) {
+	if d.Address != "" {
+		a, err := netip.ParseAddr(d.Address)
+		if err != nil {
+			return netip.Addr{}, fmt.Errorf("config: address %q: %w", d.Address, err)
+		}
+		return a, nil
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("config: list interface addresses: %w", err)
+	}
+	return FirstGlobalIPv4(addrs)
+}
+
+// FirstGlobalIPv4 returns the first global unicast IPv4 address in addrs
+// (private ranges count as global here; loopback and link-local do not).
+func FirstGlobalIPv4(addrs []net.Addr) (netip.Addr, error) {
+	for _, a := range addrs {
+		var ip net.IP
+		switch v := a.(type) {
+		case *net.IPNet:
+			ip = v.IP
+		case *net.IPAddr:
+			ip = v.IP
+		default:
+			continue
+		}
+		na, ok := netip.AddrFromSlice(ip)
+		if !ok {
+			continue
+		}
+		na = na.Unmap()
+		if na.Is4() && na.IsGlobalUnicast() {
+			return na, nil
+		}
+	}
+	return netip.Addr{}, errors.New("config: no global IPv4 address on this host; set address in the daemon configuration")
+}
