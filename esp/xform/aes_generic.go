@@ -4,9 +4,10 @@ import (
 	"crypto/aes"
 )
 
-// newAESCBC returns the portable AES-CBC over the standard library's
-// cipher.Block (which itself uses hardware AES when available).
-func newAESCBC(key []byte) (cbcMode, error) {
+// newAESCBCGeneric returns the portable AES-CBC over the standard library's
+// cipher.Block (which itself uses hardware AES for single blocks when
+// available).
+func newAESCBCGeneric(key []byte) (cbcMode, error) {
 	b, err := aes.NewCipher(key)
 	if err != nil {
 		return nil, err

@@ -236,10 +236,13 @@ func TestRandFailure(t *testing.T) {
 }
 
 func TestZeroAllocs(t *testing.T) {
-	if testing.Short() {
-		// still cheap; runs in -short too
-	}
 	for _, s := range Suites() {
+		if s.Encr == EncrChaCha20Poly1305 && !chachaAsm {
+			// x/crypto's portable ChaCha20-Poly1305 allocates its
+			// cipher state per call; only its amd64 assembly does not.
+			t.Logf("%v: skipped, portable x/crypto code allocates", s)
+			continue
+		}
 		tr := mustNew(t, s)
 		pkt := frame(tr, 1, 1, make([]byte, 1400))
 		work := make([]byte, len(pkt))
