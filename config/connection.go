@@ -484,6 +484,11 @@ func Equivalent(a, b *Connection, gatewayAddress string) bool {
 	x.ID, y.ID = "", ""
 	x.ApplyDefaults(gatewayAddress)
 	y.ApplyDefaults(gatewayAddress)
+	for _, c := range []*Connection{x, y} {
+		c.LocalSubnets = nilIfEmpty(c.LocalSubnets)
+		c.RemoteSubnets = nilIfEmpty(c.RemoteSubnets)
+		c.Routes = nilIfEmpty(c.Routes)
+	}
 	return reflect.DeepEqual(x, y)
 }
 
@@ -495,6 +500,13 @@ func (c *Connection) Redacted() *Connection {
 		n.PSK = "********"
 	}
 	return n
+}
+
+func nilIfEmpty(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
 }
 
 func cloneStrings(s []string) []string {

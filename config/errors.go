@@ -1,7 +1,6 @@
 package config
 
 import (
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -117,18 +116,6 @@ func (es Errors) Has(field, rule string) bool {
 // add appends an error.
 func (es *Errors) add(field, rule, msg string) {
 	*es = append(*es, FieldError{Field: field, Rule: rule, Message: msg})
-}
-
-// sortByLine orders errors by line (stable, unknown lines keep their place
-// after the known ones of equal order).
-func (es Errors) sortByLine() {
-	sort.SliceStable(es, func(i, j int) bool {
-		li, lj := es[i].Line, es[j].Line
-		if li == 0 || lj == 0 {
-			return false
-		}
-		return li < lj
-	})
 }
 
 // join builds a key path: join("connections[0]", "ike") is
