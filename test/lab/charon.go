@@ -31,11 +31,15 @@ type Charon struct {
 	role string
 	dir  string // <bed state>/<role>
 
-	mu   sync.Mutex // guards everything below and serialises VICI calls
-	conn SwanConn
-	proc *Proc
-	sess *vici.Session
+	mu     sync.Mutex // guards everything below and serialises VICI calls
+	conn   SwanConn
+	proc   *Proc
+	sess   *vici.Session
+	events chan vici.Event // streamEvents of sess
 }
+
+// streamEvents are the events of the streaming commands the lab uses.
+var streamEvents = []string{"list-sa", "control-log"}
 
 // StartCharon writes a strongswan.conf for role, starts charon-systemd in
 // the namespace, waits for its VICI socket, and loads c (zero fields take
@@ -124,6 +128,12 @@ func (c *Charon) start() error {
 		if _, err := os.Stat(c.SocketPath()); err == nil {
 			s, err := vici.NewSession(vici.WithSocketPath(c.SocketPath()))
 			if err == nil {
+				if err := s.Subscribe(streamEvents...); err != nil {
+					s.Close()
+					return fmt.Errorf("lab: %s vici subscribe: %w", c.role, err)
+				}
+				c.events = make(chan vici.Event, 4096)
+				s.NotifyEvents(c.events)
 				c.sess = s
 				break
 			}
@@ -188,21 +198,41 @@ func (c *Charon) Call(cmd string, in *vici.Message) (*vici.Message, error) {
 	return c.callLocked(cmd, in, 30*time.Second)
 }
 
-// streamLocked runs a streaming VICI command and collects the events.
+// streamLocked runs a VICI command that streams events (list-sas,
+// initiate, terminate...) and returns the events named event that arrived
+// with it.
+//
+// govici's own CallStreaming is not used: it selects between its event and
+// response channels at random, so it can return before the last events and
+// leave them to break the next call ("unexpected response type: 7").
+// Instead the session is subscribed to the events once and they arrive on
+// c.events; govici's reader dispatches every event before it reads the
+// command's response, so all of them are queued when Call returns.
 func (c *Charon) streamLocked(cmd, event string, in *vici.Message, timeout time.Duration) ([]*vici.Message, error) {
 	if c.sess == nil {
 		return nil, fmt.Errorf("lab: %s charon: not running", c.role)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	var out []*vici.Message
-	for m, err := range c.sess.CallStreaming(ctx, cmd, event, in) {
-		if err != nil {
-			return out, fmt.Errorf("lab: %s vici %s: %w", c.role, cmd, err)
+	for drained := false; !drained; {
+		select {
+		case <-c.events:
+		default:
+			drained = true
 		}
-		out = append(out, m)
 	}
-	return out, nil
+	_, err := c.callLocked(cmd, in, timeout)
+	var out []*vici.Message
+	for {
+		select {
+		case ev := <-c.events:
+			if ev.Name == event {
+				out = append(out, ev.Message)
+			}
+			continue
+		default:
+		}
+		break
+	}
+	return out, err
 }
 
 // Initiate initiates child (the loaded child when empty) and waits up to
@@ -241,6 +271,25 @@ func (c *Charon) Terminate(ike string) error {
 	_ = in.Set("ike", ike)
 	_ = in.Set("timeout", "10000")
 	_, err := c.streamLocked("terminate", "control-log", in, 15*time.Second)
+	return err
+}
+
+// Clear deletes the IKE SA named ike (the loaded connection when empty)
+// locally without waiting for the peer's answer to the DELETE: for a
+// peer that is known to be dead.
+func (c *Charon) Clear(ike string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ike == "" {
+		ike = c.conn.Name
+	}
+	in := vici.NewMessage()
+	_ = in.Set("ike", ike)
+	_ = in.Set("force", "yes")
+	_ = in.Set("timeout", "-1")
+	// Not streamed: with timeout -1 charon answers at once, and late
+	// control-log events would race with the event unregistration.
+	_, err := c.callLocked("terminate", in, 15*time.Second)
 	return err
 }
 

@@ -328,6 +328,16 @@ charon {
         resolve {
             load = no
         }
+        # noise or side effects in a namespace: multicast joins, TPM, HA
+        forecast {
+            load = no
+        }
+        tpm {
+            load = no
+        }
+        ha {
+            load = no
+        }
     }
 }
 swanctl {

@@ -187,19 +187,19 @@ func (b *Bed) DropBetweenGateways(on bool) error {
 	}
 	if on {
 		rules := "table inet " + dropTable + " {\n" +
-			"  chain in {\n" +
+			"  chain drop_in {\n" +
 			"    type filter hook input priority -10; policy accept;\n" +
 			"    iifname \"wan\" udp sport { 500, 4500 } drop\n" +
 			"    iifname \"wan\" udp dport { 500, 4500 } drop\n" +
 			"    iifname \"wan\" meta l4proto esp drop\n" +
 			"  }\n" +
-			"  chain out {\n" +
+			"  chain drop_out {\n" +
 			"    type filter hook output priority -10; policy accept;\n" +
 			"    oifname \"wan\" udp sport { 500, 4500 } drop\n" +
 			"    oifname \"wan\" udp dport { 500, 4500 } drop\n" +
 			"    oifname \"wan\" meta l4proto esp drop\n" +
 			"  }\n" +
-			"  chain fwd {\n" +
+			"  chain drop_fwd {\n" +
 			"    type filter hook forward priority -10; policy accept;\n" +
 			"    iifname \"wan\" meta l4proto esp drop\n" +
 			"    oifname \"wan\" meta l4proto esp drop\n" +
