@@ -1,0 +1,200 @@
+// Package api is ipsecgwd's management API: HTTP+JSON, served on a unix
+// socket (mode 0600) and optionally on TCP with a bearer token. Routes are
+// versioned under /v1; docs/api.md describes each one.
+//
+// Every request that changes state is one store transaction: the API
+// answers 2xx only after the change is committed and fsync'd, and a rejected
+// request (4xx, body {"error": {...}, "errors": [...]}) changes nothing.
+// The rules themselves live in package config and are applied by package
+// store inside the writing transaction.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ipsecgw/ipsecgw/config"
+	"github.com/ipsecgw/ipsecgw/store"
+)
+
+// maxBody bounds request bodies; a connection is a few hundred bytes.
+const maxBody = 1 << 20
+
+// Options configures a Server.
+type Options struct {
+	// Store holds the configuration; required.
+	Store *store.Store
+	// Status answers GET /v1/status; nil means ConfiguredStatus.
+	Status StatusProvider
+	// Controller handles initiate/terminate; nil answers 501.
+	Controller Controller
+	// Logger receives request errors; nil discards.
+	Logger *slog.Logger
+	// Registerer receives the request metrics; nil skips registration.
+	Registerer prometheus.Registerer
+	// Token is the bearer token TCPHandler requires.
+	Token string
+	// GatewayAddress is reported by GET /v1/info and the default status.
+	GatewayAddress string
+	// Version is reported by GET /v1/info.
+	Version string
+}
+
+// Server serves the API. Create it with New.
+type Server struct {
+	store   *store.Store
+	status  StatusProvider
+	ctl     Controller
+	log     *slog.Logger
+	token   string
+	gwAddr  string
+	version string
+	metrics *metrics
+	mux     *http.ServeMux
+}
+
+// New builds a Server and its route table.
+func New(opts Options) (*Server, error) {
+	if opts.Store == nil {
+		return nil, errors.New("api: no store")
+	}
+	s := &Server{
+		store:   opts.Store,
+		status:  opts.Status,
+		ctl:     opts.Controller,
+		log:     opts.Logger,
+		token:   opts.Token,
+		gwAddr:  opts.GatewayAddress,
+		version: opts.Version,
+		metrics: newMetrics(opts.Registerer),
+		mux:     http.NewServeMux(),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.status == nil {
+		s.status = ConfiguredStatus{Store: opts.Store, GatewayAddress: opts.GatewayAddress}
+	}
+	s.routes()
+	return s, nil
+}
+
+func (s *Server) routes() {
+	s.handle("GET /v1/info", s.getInfo)
+	s.handle("GET /v1/status", s.getStatus)
+
+	s.handle("GET /v1/connections", s.listConnections)
+	s.handle("POST /v1/connections", s.createConnection)
+	s.handle("GET /v1/connections/{id}", s.getConnection)
+	s.handle("PUT /v1/connections/{id}", s.replaceConnection)
+	s.handle("DELETE /v1/connections/{id}", s.deleteConnection)
+	s.handle("POST /v1/connections/{id}/attach", s.attach)
+	s.handle("POST /v1/connections/{id}/detach", s.detach)
+	s.handle("POST /v1/connections/{id}/authorizations", s.authorize)
+	s.handle("DELETE /v1/connections/{id}/authorizations/{account_id}", s.revoke)
+	s.handle("POST /v1/connections/{id}/initiate", s.control("initiate"))
+	s.handle("POST /v1/connections/{id}/terminate", s.control("terminate"))
+
+	s.handle("GET /v1/transit-routers", s.listTransitRouters)
+	s.handle("POST /v1/transit-routers", s.createTransitRouter)
+	s.handle("GET /v1/transit-routers/{id}", s.getTransitRouter)
+	s.handle("DELETE /v1/transit-routers/{id}", s.deleteTransitRouter)
+
+	s.handle("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, ErrorDetail{Rule: RuleNotFound, Message: fmt.Sprintf("no route %s %s", r.Method, r.URL.Path)})
+	})
+}
+
+func (s *Server) handle(pattern string, h http.HandlerFunc) {
+	s.mux.Handle(pattern, s.metrics.instrument(pattern, h))
+}
+
+// Handler returns the unauthenticated handler, for the unix socket (whose
+// 0600 mode is the access control).
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// TCPHandler returns the handler for TCP listeners: every request needs
+// "Authorization: Bearer <token>"; with no token configured every request is
+// refused.
+func (s *Server) TCPHandler() http.Handler { return requireBearer(s.token, s.mux) }
+
+// Serve serves the API on l until ctx is done. Unix listeners get Handler,
+// every other listener TCPHandler.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	h := s.TCPHandler()
+	if l.Addr().Network() == "unix" {
+		h = s.Handler()
+	}
+	err := serveHTTP(ctx, l, h)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// showSecrets reports whether the request asked for pre-shared keys.
+func showSecrets(r *http.Request) bool {
+	v := r.URL.Query().Get("show_secrets")
+	return v == "true" || v == "1"
+}
+
+// present prepares a stored connection for a response: the PSK is replaced
+// by "********" unless the caller asked for secrets.
+func present(c *store.Connection, secrets bool) *store.Connection {
+	if secrets {
+		return c
+	}
+	n := *c
+	n.Connection = *c.Connection.Redacted()
+	return &n
+}
+
+// decode reads a JSON body into v strictly: unknown fields, trailing data,
+// wrong types and oversized bodies are rejected with a field-naming error.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		if dec.More() || dec.Decode(&struct{}{}) != io.EOF {
+			err = errors.New("unexpected data after the JSON object")
+		}
+	}
+	if err == nil {
+		return true
+	}
+	writeError(w, http.StatusBadRequest, decodeError(err))
+	return false
+}
+
+// decodeError turns an encoding/json error into a detail naming the field.
+func decodeError(err error) ErrorDetail {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &te):
+		return ErrorDetail{Field: te.Field, Rule: config.RuleType, Message: fmt.Sprintf("expected %s, got JSON %s", te.Type, te.Value)}
+	case errors.As(err, &se):
+		return ErrorDetail{Rule: config.RuleSyntax, Message: fmt.Sprintf("invalid JSON at byte %d: %v", se.Offset, se)}
+	case errors.As(err, &mbe):
+		return ErrorDetail{Rule: config.RuleLength, Message: fmt.Sprintf("request body larger than %d bytes", mbe.Limit)}
+	case errors.Is(err, io.EOF):
+		return ErrorDetail{Rule: config.RuleRequired, Message: "empty request body; send a JSON object"}
+	}
+	msg := err.Error()
+	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+		f = strings.Trim(f, `"`)
+		return ErrorDetail{Field: f, Rule: config.RuleUnknownKey, Message: fmt.Sprintf("unknown field %q", f)}
+	}
+	return ErrorDetail{Rule: RuleInvalidJSON, Message: strings.TrimPrefix(msg, "json: ")}
+}
