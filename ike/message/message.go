@@ -97,7 +97,7 @@ func parseChain(next PayloadType, msg []byte, off int, outer bool) ([]Payload, e
 			if off+int(plen) != len(msg) {
 				return nil, syntaxError("%s payload is not the last payload", t)
 			}
-			p, err := parseEncrypted(t, next, body, msg[:off+genericHeaderLen:off+genericHeaderLen])
+			p, err := parseEncrypted(t, next, body, msg, off+genericHeaderLen)
 			if err != nil {
 				return nil, err
 			}

@@ -77,11 +77,11 @@ func (f *EncryptedFragment) check() error {
 	return nil
 }
 
-// parseEncrypted builds the SK/SKF payload; prefix is the message up to the
-// end of the generic header.
-func parseEncrypted(t, next PayloadType, body, prefix []byte) (Payload, error) {
+// parseEncrypted builds the SK/SKF payload; msg[:bodyOff] is the message up
+// to the end of the generic header.
+func parseEncrypted(t, next PayloadType, body, msg []byte, bodyOff int) (Payload, error) {
 	if t == PayloadSK {
-		return &Encrypted{NextPayload: next, Data: body, AAD: prefix}, nil
+		return &Encrypted{NextPayload: next, Data: body, AAD: msg[:bodyOff:bodyOff]}, nil
 	}
 	if len(body) < 4 {
 		return nil, syntaxError("truncated SKF payload")
@@ -91,7 +91,7 @@ func parseEncrypted(t, next PayloadType, body, prefix []byte) (Payload, error) {
 		Number:      binary.BigEndian.Uint16(body[0:2]),
 		Total:       binary.BigEndian.Uint16(body[2:4]),
 		Data:        body[4:],
-		AAD:         prefix[: len(prefix)+4 : len(prefix)+4],
+		AAD:         msg[: bodyOff+4 : bodyOff+4],
 	}
 	if err := f.check(); err != nil {
 		return nil, err
