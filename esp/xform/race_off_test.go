@@ -1,0 +1,5 @@
+//go:build !race
+
+package xform
+
+const raceEnabled = false
