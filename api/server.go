@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -108,11 +109,44 @@ func (s *Server) routes() {
 	s.handle("POST /v1/transit-routers", s.createTransitRouter)
 	s.handle("GET /v1/transit-routers/{id}", s.getTransitRouter)
 	s.handle("DELETE /v1/transit-routers/{id}", s.deleteTransitRouter)
-
-	s.handle("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, ErrorDetail{Rule: RuleNotFound, Message: fmt.Sprintf("no route %s %s", r.Method, r.URL.Path)})
-	})
 }
+
+// ServeHTTP dispatches to the route table. Requests no route matches get the
+// JSON error body too: 404 for an unknown path, 405 (with Allow) for a known
+// path with the wrong method.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h, pattern := s.mux.Handler(r)
+	if pattern != "" {
+		// The mux itself sets the {id} path values; h alone would not.
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+	probe := &headerProbe{header: http.Header{}}
+	h.ServeHTTP(probe, r)
+	if allow := probe.header.Get("Allow"); allow != "" {
+		w.Header().Set("Allow", allow)
+	}
+	code := probe.code
+	rule := RuleNotFound
+	if code == http.StatusMethodNotAllowed {
+		rule = "method_not_allowed"
+	} else {
+		code = http.StatusNotFound
+	}
+	s.metrics.requests.WithLabelValues("unmatched", strconv.Itoa(code)).Inc()
+	writeError(w, code, ErrorDetail{Rule: rule, Message: fmt.Sprintf("no route %s %s", r.Method, r.URL.Path)})
+}
+
+// headerProbe captures the status and headers of the mux's own 404/405
+// answer so ServeHTTP can rewrite it as JSON.
+type headerProbe struct {
+	header http.Header
+	code   int
+}
+
+func (p *headerProbe) Header() http.Header         { return p.header }
+func (p *headerProbe) Write(b []byte) (int, error) { return len(b), nil }
+func (p *headerProbe) WriteHeader(code int)        { p.code = code }
 
 func (s *Server) handle(pattern string, h http.HandlerFunc) {
 	s.mux.Handle(pattern, s.metrics.instrument(pattern, h))
@@ -120,12 +154,12 @@ func (s *Server) handle(pattern string, h http.HandlerFunc) {
 
 // Handler returns the unauthenticated handler, for the unix socket (whose
 // 0600 mode is the access control).
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return s }
 
 // TCPHandler returns the handler for TCP listeners: every request needs
 // "Authorization: Bearer <token>"; with no token configured every request is
 // refused.
-func (s *Server) TCPHandler() http.Handler { return requireBearer(s.token, s.mux) }
+func (s *Server) TCPHandler() http.Handler { return requireBearer(s.token, s) }
 
 // Serve serves the API on l until ctx is done. Unix listeners get Handler,
 // every other listener TCPHandler.
@@ -188,6 +222,8 @@ func decodeError(err error) ErrorDetail {
 		return ErrorDetail{Rule: config.RuleSyntax, Message: fmt.Sprintf("invalid JSON at byte %d: %v", se.Offset, se)}
 	case errors.As(err, &mbe):
 		return ErrorDetail{Rule: config.RuleLength, Message: fmt.Sprintf("request body larger than %d bytes", mbe.Limit)}
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return ErrorDetail{Rule: config.RuleSyntax, Message: "invalid JSON: unexpected end of the request body"}
 	case errors.Is(err, io.EOF):
 		return ErrorDetail{Rule: config.RuleRequired, Message: "empty request body; send a JSON object"}
 	}
