@@ -121,6 +121,7 @@ func TestRejects(t *testing.T) {
 		{"SA more flag on last", PayloadSA, gp(0, 0, prop(2, 1, ProtocolIKE, nil, 1, okTransform)), INVALID_SYNTAX},
 		{"SA bad last value", PayloadSA, gp(0, 0, prop(1, 1, ProtocolIKE, nil, 1, okTransform)), INVALID_SYNTAX},
 		{"SA proposal numbering", PayloadSA, gp(0, 0, cat(prop(2, 1, ProtocolIKE, nil, 1, okTransform), prop(0, 3, ProtocolIKE, nil, 1, okTransform))), INVALID_SYNTAX},
+		{"SA proposal number 0", PayloadSA, gp(0, 0, prop(0, 0, ProtocolIKE, nil, 1, okTransform)), INVALID_SYNTAX},
 		{"SA ESP SPI size 0", PayloadSA, gp(0, 0, prop(0, 1, ProtocolESP, nil, 1, okTransform)), INVALID_SYNTAX},
 		{"SA ESP SPI size 8", PayloadSA, gp(0, 0, prop(0, 1, ProtocolESP, rep(8), 1, okTransform)), INVALID_SYNTAX},
 		{"SA IKE SPI size 4", PayloadSA, gp(0, 0, prop(0, 1, ProtocolIKE, rep(4), 1, okTransform)), INVALID_SYNTAX},

@@ -183,6 +183,10 @@ func parseSA(body []byte) (*SA, error) {
 			return nil, syntaxError("proposal last-substructure value %d", last)
 		}
 		p := Proposal{Number: num, Protocol: ProtocolID(proto)}
+		if num == 0 {
+			// RFC 7296 §3.3.1: numbering starts at one.
+			return nil, syntaxError("proposal number 0")
+		}
 		if !spiSizeOK(p.Protocol, int(spiSize)) {
 			return nil, syntaxError("proposal %d: SPI size %d for %s", num, spiSize, p.Protocol)
 		}
