@@ -155,6 +155,16 @@ func (c *Charon) start() error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	if c.conn.TunAddr != "" {
+		if _, err := c.b.Exec(c.role, "ip", "addr", "replace", c.conn.TunAddr, "dev", "ipsec0"); err != nil {
+			return err
+		}
+	}
+	for _, r := range c.conn.TunRoutes {
+		if _, err := c.b.Exec(c.role, "ip", "route", "replace", r, "dev", "ipsec0"); err != nil {
+			return err
+		}
+	}
 	return c.loadLocked(c.conn)
 }
 
@@ -276,7 +286,7 @@ func (c *Charon) Terminate(ike string) error {
 
 // Clear deletes the IKE SA named ike (the loaded connection when empty)
 // locally without waiting for the peer's answer to the DELETE: for a
-// peer that is known to be dead.
+// peer that is known to be dead. An absent SA is not an error.
 func (c *Charon) Clear(ike string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -290,6 +300,9 @@ func (c *Charon) Clear(ike string) error {
 	// Not streamed: with timeout -1 charon answers at once, and late
 	// control-log events would race with the event unregistration.
 	_, err := c.callLocked("terminate", in, 15*time.Second)
+	if err != nil && strings.Contains(err.Error(), "no matching SAs") {
+		return nil // already gone: Clear is idempotent
+	}
 	return err
 }
 
@@ -445,4 +458,12 @@ func (c *Charon) WaitEstablished(timeout time.Duration) (IKESA, error) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// Swanctl runs swanctl against this charon inside its namespace, e.g.
+// Swanctl("--list-sas") or Swanctl("--stats"), for debugging and for
+// commands the lab does not wrap. (swanctl wants its command before --uri.)
+func (c *Charon) Swanctl(cmd string, args ...string) (string, error) {
+	argv := append([]string{"env", "STRONGSWAN_CONF=" + c.ConfPath(), "swanctl", cmd, "--uri", "unix://" + c.SocketPath()}, args...)
+	return c.b.Exec(c.role, argv...)
 }

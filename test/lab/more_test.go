@@ -225,3 +225,45 @@ func TestDoIperf(t *testing.T) {
 		t.Errorf("throughput %v", r)
 	}
 }
+
+// TestRouteBased runs 0.0.0.0/0 selectors with the fwmark trick: table 220
+// must stay inert, and the main-table routes via ipsec0 carry the LANs and
+// the /30 tunnel addresses.
+func TestRouteBased(t *testing.T) {
+	b := New(t, Options{Charon: []string{}})
+	a := b.StartCharon(GwA, b.RouteBasedConn(GwA))
+	b.StartCharon(GwB, b.RouteBasedConn(GwB))
+	if err := a.Initiate("", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := a.WaitEstablished(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, _ := sa.InstalledChild()
+	if strings.Join(ch.LocalTS, ",") != "0.0.0.0/0" || strings.Join(ch.RemoteTS, ",") != "0.0.0.0/0" {
+		t.Errorf("selectors %v === %v", ch.LocalTS, ch.RemoteTS)
+	}
+	if out, _ := b.Exec(GwA, "ip", "rule"); !strings.Contains(out, "fwmark 0x7e57 lookup 220") {
+		t.Errorf("rule 220 not limited to the fwmark: %s", out)
+	}
+	if err := b.Ping(Client, ServerIP, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Ping(GwA, TunBIP, 2); err != nil {
+		t.Fatal(err)
+	}
+	// A charon restart re-creates ipsec0; the address and routes come back.
+	if err := b.Charon(GwB).Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Clear(""); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Initiate("", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.WaitPing(Client, ServerIP, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -72,6 +72,12 @@ type SwanConn struct {
 	// selectors (route-based mode) whose "default dev ipsec0" would
 	// otherwise swallow all traffic. Routing is then up to the main table.
 	InertTable220 bool
+	// TunAddr ("169.254.10.2/30") is put on ipsec0 after every (re)start,
+	// and TunRoutes (prefixes) are routed via ipsec0 in the main table:
+	// route-based mode without BGP. charon re-creates ipsec0 when it
+	// restarts, so both are re-applied by Restart.
+	TunAddr   string
+	TunRoutes []string
 	// RetransmitTries/Timeout/Base: IKE retransmission [5 / 4.0 / 1.8].
 	RetransmitTries   int
 	RetransmitTimeout float64
@@ -103,6 +109,29 @@ func (b *Bed) DefaultConn(role string) SwanConn {
 		c.LocalAddr, c.RemoteAddr = GwBWanIP, GwAWanIP
 		c.LocalID, c.RemoteID = GwBWanIP, gwAAddr
 		c.LocalTS, c.RemoteTS = []string{ServerNet}, []string{ClientNet}
+	}
+	return c
+}
+
+// Tunnel addresses of the route-based variant (shared/lab/bgp-lab.sh).
+const (
+	TunAIP  = "169.254.10.2" // gwA's ipsec0
+	TunBIP  = "169.254.10.1" // gwB's ipsec0
+	TunNet  = "169.254.10.0/30"
+	TunPlen = "/30"
+)
+
+// RouteBasedConn is DefaultConn with 0.0.0.0/0 selectors on both sides
+// (route-based mode): table 220 made inert (InertTable220), the /30 tunnel
+// address on ipsec0 and the peer's LAN routed via ipsec0 in the main table.
+func (b *Bed) RouteBasedConn(role string) SwanConn {
+	c := b.DefaultConn(role)
+	c.LocalTS, c.RemoteTS = []string{"0.0.0.0/0"}, []string{"0.0.0.0/0"}
+	c.InertTable220 = true
+	if role == GwA {
+		c.TunAddr, c.TunRoutes = TunAIP+TunPlen, []string{ServerNet}
+	} else {
+		c.TunAddr, c.TunRoutes = TunBIP+TunPlen, []string{ClientNet}
 	}
 	return c
 }
