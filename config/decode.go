@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -72,12 +73,12 @@ func decodeStrict(b []byte, out any) (map[string]int, error) {
 		if errors.Is(err, io.EOF) {
 			return map[string]int{}, nil // empty document: nothing set
 		}
-		return nil, Errors{{Rule: RuleSyntax, Message: trimYAML(err)}}
+		return nil, Errors{syntaxError(err)}
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		if err != nil {
-			return nil, Errors{{Rule: RuleSyntax, Message: trimYAML(err)}}
+			return nil, Errors{syntaxError(err)}
 		}
 		return nil, Errors{{Rule: RuleSyntax, Line: extra.Line,
 			Message: "more than one YAML document; put everything in one document"}}
@@ -99,6 +100,20 @@ func decodeStrict(b []byte, out any) (map[string]int, error) {
 		return nil, Errors{{Rule: RuleType, Message: trimYAML(err)}}
 	}
 	return w.lines, nil
+}
+
+// syntaxError turns a go-yaml parse error ("yaml: line 3: ...") into a
+// FieldError carrying the line.
+func syntaxError(err error) FieldError {
+	msg := trimYAML(err)
+	fe := FieldError{Rule: RuleSyntax, Message: msg}
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		num, tail, found := strings.Cut(rest, ": ")
+		if n, err := strconv.Atoi(num); found && err == nil && n > 0 {
+			fe.Line, fe.Message = n, tail
+		}
+	}
+	return fe
 }
 
 // trimYAML strips the "yaml: " prefix of go-yaml errors.
@@ -206,8 +221,17 @@ func (w *walker) leaf(n *yaml.Node, t reflect.Type, path string) {
 		w.fail(n, path, RuleType, "expected "+expect(t)+", got "+describe(n))
 		return
 	}
-	if t.Kind() == reflect.String && !reflect.PointerTo(t).Implements(unmarshalerType) {
+	custom := reflect.PointerTo(t).Implements(unmarshalerType)
+	switch {
+	case custom:
+	case t.Kind() == reflect.String:
 		return // any scalar reads as its source text
+	case t.Kind() == reflect.Bool && n.ShortTag() != "!!bool",
+		isIntKind(t.Kind()) && n.ShortTag() != "!!int":
+		// go-yaml would truncate 1.5 to 1 and read "on" as true; a
+		// configuration must say what it means.
+		w.fail(n, path, RuleType, "expected "+expect(t)+", got "+describe(n))
+		return
 	}
 	v := reflect.New(t)
 	if err := n.Decode(v.Interface()); err != nil {
@@ -255,6 +279,15 @@ func expect(t reflect.Type) string {
 		return "a text value"
 	}
 	return "a " + t.Kind().String()
+}
+
+func isIntKind(k reflect.Kind) bool {
+	switch k {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return true
+	}
+	return false
 }
 
 // describe names what a node holds, in user words.
