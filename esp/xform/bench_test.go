@@ -140,9 +140,9 @@ func BenchmarkTargets(b *testing.B) {
 	loops := []func(){open(fast), open(slow), seal(fast), seal(slow)}
 	best := []float64{math.Inf(1), math.Inf(1), math.Inf(1), math.Inf(1)}
 	for range b.N {
-		for round := 0; round < 5; round++ {
+		for round := 0; round < 20; round++ {
 			for i, f := range loops {
-				best[i] = min(best[i], nsPerOp(f, 100*time.Millisecond))
+				best[i] = min(best[i], nsPerOp(f, 50*time.Millisecond))
 			}
 		}
 	}
