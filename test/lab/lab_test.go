@@ -156,6 +156,9 @@ func TestCleanupOnPanic(t *testing.T) {
 	if !strings.Contains(string(out), "deliberate panic") {
 		t.Fatalf("child did not panic:\n%s", out)
 	}
+	if !strings.Contains(string(out), "gwA charon log (tail)") || !strings.Contains(string(out), "loaded plugins") {
+		t.Errorf("child dumped no charon log:\n%s", out)
+	}
 	var id string
 	var sleeper, charon int
 	for _, l := range strings.Split(string(out), "\n") {

@@ -165,7 +165,9 @@ func (p *Proc) stop(grace time.Duration) {
 // on other threads, in the host namespace: create every socket inside fn.
 // The thread is never returned to the Go scheduler's pool: it stays locked
 // and exits when fn returns, so no other goroutine ever runs in the wrong
-// namespace.
+// namespace. Do not call Bed.Start from fn: a child inherits the thread's
+// parent-death signal and would be killed when the thread exits (Exec is
+// fine, and runs in role's namespace anyway).
 func (b *Bed) Do(role string, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {

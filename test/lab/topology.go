@@ -1,10 +1,12 @@
 package lab
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -155,14 +157,20 @@ func (b *Bed) cleanup() {
 	procs := append([]*Proc(nil), b.procs...)
 	b.mu.Unlock()
 
-	failed := b.t.Failed()
-	if failed {
+	// A panicking test is not marked failed yet when cleanups run, and the
+	// testing package drops what t.Logf writes then: dump to stderr.
+	panicked := panicking()
+	if b.t.Failed() || panicked {
+		logf := b.t.Logf
+		if panicked {
+			logf = func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+		}
 		for _, c := range charons {
-			b.t.Logf("lab: %s charon log (tail):\n%s", c.role, tail(c.Log(), 60))
+			logf("lab: %s: %s charon log (tail):\n%s", b.id, c.role, tail(c.Log(), 60))
 		}
 		for _, p := range procs {
 			if !strings.HasPrefix(p.name, "charon") {
-				b.t.Logf("lab: %s %s log (tail):\n%s", p.role, p.name, tail(p.Log(), 20))
+				logf("lab: %s: %s %s log (tail):\n%s", b.id, p.role, p.name, tail(p.Log(), 20))
 			}
 		}
 		if b.opt.KeepOnFailure {
@@ -189,6 +197,14 @@ func (b *Bed) cleanup() {
 	if err := os.RemoveAll(b.dir); err != nil {
 		b.t.Logf("lab: remove state: %v", err)
 	}
+}
+
+// panicking reports whether the calling goroutine is unwinding a panic (the
+// testing package runs cleanups from its deferred panic handler).
+func panicking() bool {
+	buf := make([]byte, 64<<10)
+	buf = buf[:runtime.Stack(buf, false)]
+	return bytes.Contains(buf, []byte("\npanic(")) || bytes.Contains(buf, []byte("\nruntime.gopanic("))
 }
 
 // killNetnsPids SIGKILLs every process still living in namespace ns (the
