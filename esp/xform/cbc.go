@@ -52,6 +52,17 @@ func (c blockCBC) decrypt(iv, buf []byte) {
 	}
 }
 
+// newAESCBCGeneric returns the portable AES-CBC over the standard library's
+// cipher.Block (which itself uses hardware AES for single blocks when
+// available).
+func newAESCBCGeneric(key []byte) (cbcMode, error) {
+	b, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return blockCBC{b: b, bs: aes.BlockSize}, nil
+}
+
 // cbcTransform is a CBC block cipher (RFC 3602 for AES, RFC 2451 for DES
 // and 3DES) with an HMAC integrity transform. ICV = HMAC over
 // SPI‖Seq‖IV‖ciphertext (‖SeqHi with ESN), computed after encryption and
