@@ -98,6 +98,26 @@ func innerMTU(room, iv, block, icv int) int {
 	return n - espTrailerLen
 }
 
+// Buffer geometry for callers of Encap: an inner packet placed at Headroom
+// in a buffer of BufSize bytes can always be encapsulated in place.
+const (
+	Headroom = headroom
+	BufSize  = bufSize
+)
+
+// Encap is the engine's per-packet encapsulation, exported for benchmarks
+// and tools (bench/espbench): it builds ESP around buf[off:off+n] in place
+// and returns the ESP packet's bounds in buf. nh is 4 (IPv4) or 41 (IPv6).
+func Encap(x xform.Transform, spi uint32, seq uint64, esn bool, nh byte, buf []byte, off, n int) (start, end int, ok bool) {
+	return encap(x, spi, seq, esn, nh, buf, off, n)
+}
+
+// Decap is the engine's per-packet decapsulation, exported for benchmarks
+// and tools: it verifies, decrypts and unpads pkt in place.
+func Decap(x xform.Transform, pkt []byte, seqHi uint32, esn bool) (inner []byte, nh byte, r DropReason) {
+	return decap(x, pkt, seqHi, esn)
+}
+
 // encap turns the inner packet at buf[off:off+n] into an ESP packet in place
 // (RFC 4303 §2, §3.3): SPI and sequence number in front of the IV, padding
 // 1, 2, 3… to the transform's block size (§2.4), pad length, next header and
