@@ -1,0 +1,405 @@
+package gateway
+
+import (
+	"errors"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/ipsecgw/ipsecgw/api"
+	"github.com/ipsecgw/ipsecgw/config"
+	"github.com/ipsecgw/ipsecgw/esp"
+	"github.com/ipsecgw/ipsecgw/ike/ikecrypto"
+	v2 "github.com/ipsecgw/ipsecgw/ike/v2"
+	"github.com/ipsecgw/ipsecgw/route"
+	"github.com/ipsecgw/ipsecgw/store"
+)
+
+// conn is the gateway's state for one stored connection. Owned by run.
+type conn struct {
+	id     string
+	cfg    *store.Connection
+	peer   *v2.Peer
+	tunnel esp.TunnelID
+
+	state   string // api.State*
+	message string // why, when down
+	// wanted: the tunnel should be up (effective immediately, or traffic
+	// or the operator asked for it); failures then re-initiate.
+	wanted     bool
+	connecting bool
+	ikeUp      bool
+	children   map[uint32]*child // by inbound SPI
+	retry      *time.Timer
+	backoff    time.Duration
+	since      time.Time // last state change
+	// trafficRoutes: routes currently point into the tunnel.
+	routesUp bool
+}
+
+// child is one installed CHILD_SA pair.
+type child struct {
+	in, out           uint32
+	suite             ikecrypto.ChildSuite
+	localTS, remoteTS []netip.Prefix
+	installed         time.Time
+	encap             bool
+}
+
+// reconcile brings connection id in line with the store: create, update
+// (renegotiating when anything that IKE or ESP use changed) or delete.
+func (g *Gateway) reconcile(id string) {
+	sc, err := g.cfg.Store.GetConnection(id)
+	c := g.conns[id]
+	if errors.Is(err, store.ErrNotFound) {
+		if c != nil {
+			g.remove(c)
+		}
+		return
+	}
+	if err != nil {
+		g.log.Error("read connection", "conn", id, "err", err)
+		return
+	}
+	if c != nil && !materialChange(c.cfg, sc, g.cfg.Address) {
+		c.cfg = sc // name, attachment: routes may move to another table
+		g.syncRoutes(c)
+		return
+	}
+	if c == nil {
+		g.nextTunnel++
+		c = &conn{id: id, tunnel: g.nextTunnel, children: map[uint32]*child{}}
+		g.conns[id] = c
+		g.byTunnel[c.tunnel] = c
+		g.metrics.tunnel(c.tunnel, id)
+		g.log.Info("connection added", "conn", id, "name", sc.Name)
+	} else {
+		g.log.Info("connection changed: renegotiating", "conn", id)
+		g.teardown(c, "configuration changed")
+	}
+	c.cfg = sc
+	peer, err := peerFor(sc, g.cfg.Address)
+	if err != nil {
+		c.peer = nil
+		g.setState(c, api.StateDown, err.Error())
+		return
+	}
+	c.peer = peer
+	remote := netip.AddrPortFrom(peer.Remote, v2.NATTPort)
+	if err := g.dp.UpsertTunnel(c.tunnel, esp.TunnelConfig{
+		Local: netip.AddrPortFrom(g.cfg.Address, v2.NATTPort), Remote: remote, Encap: sc.NATTEnabled(),
+	}); err != nil {
+		g.log.Error("data plane tunnel", "conn", id, "err", err)
+	}
+	g.syncPolicies()
+	c.backoff = 0
+	if sc.Immediate() {
+		c.wanted = true
+		g.initiate(c)
+	} else {
+		c.wanted = false
+		g.setState(c, api.StateIdle, "waiting for traffic")
+	}
+	g.syncRoutes(c)
+}
+
+// materialChange reports whether b differs from a in anything but the
+// name and the attachment/authorizations (which touch no SA).
+func materialChange(a, b *store.Connection, local netip.Addr) bool {
+	x, y := a.Connection.Clone(), b.Connection.Clone()
+	x.Name, y.Name = "", ""
+	return !config.Equivalent(x, y, local.String())
+}
+
+// remove forgets a deleted connection: SAs deleted at the peer, routes
+// withdrawn, tunnel and policies gone.
+func (g *Gateway) remove(c *conn) {
+	g.log.Info("connection deleted", "conn", c.id)
+	g.teardown(c, "deleted")
+	if g.cfg.Routes != nil {
+		if err := g.cfg.Routes.Clear(c.id); err != nil {
+			g.log.Warn("clear routes", "conn", c.id, "err", err)
+		}
+	}
+	g.dp.RemoveTunnel(c.tunnel)
+	delete(g.conns, c.id)
+	delete(g.byTunnel, c.tunnel)
+	g.syncPolicies()
+	g.metrics.forget(c.id)
+}
+
+// initiate starts IKE for c unless it is already up or on its way.
+func (g *Gateway) initiate(c *conn) error {
+	if c.peer == nil || c.connecting || c.ikeUp {
+		return nil
+	}
+	if c.retry != nil {
+		c.retry.Stop()
+		c.retry = nil
+	}
+	if err := g.ike.Initiate(c.peer); err != nil {
+		g.setState(c, api.StateDown, err.Error())
+		g.scheduleRetry(c)
+		return err
+	}
+	c.connecting = true
+	g.setState(c, api.StateConnecting, "")
+	return nil
+}
+
+// teardown deletes c's SAs (IKE sends the Delete payloads) and removes
+// them from the data plane.
+func (g *Gateway) teardown(c *conn, why string) {
+	if c.retry != nil {
+		c.retry.Stop()
+		c.retry = nil
+	}
+	if c.connecting || c.ikeUp {
+		if err := g.ike.Terminate(c.id); err != nil {
+			g.log.Debug("terminate", "conn", c.id, "err", err)
+		}
+	}
+	g.dropChildren(c)
+	c.connecting, c.ikeUp = false, false
+	g.setState(c, api.StateDown, why)
+	g.syncRoutes(c)
+}
+
+// dropChildren removes every CHILD_SA of c from the data plane at once.
+func (g *Gateway) dropChildren(c *conn) {
+	for spi := range c.children {
+		g.dp.RemoveInbound(spi, 0)
+	}
+	clear(c.children)
+	g.dp.RemoveOutbound(c.tunnel)
+}
+
+// scheduleRetry re-initiates a wanted connection after an exponential
+// backoff (RetryMin doubling up to RetryMax).
+func (g *Gateway) scheduleRetry(c *conn) {
+	if !c.wanted || c.retry != nil {
+		return
+	}
+	switch {
+	case c.backoff == 0:
+		c.backoff = g.cfg.RetryMin
+	case c.backoff < g.cfg.RetryMax:
+		c.backoff = min(2*c.backoff, g.cfg.RetryMax)
+	}
+	g.log.Info("re-initiating later", "conn", c.id, "in", c.backoff)
+	c.retry = g.after(c.backoff, func() {
+		c.retry = nil
+		if g.conns[c.id] == c && c.wanted {
+			g.initiate(c)
+		}
+	})
+}
+
+func (g *Gateway) setState(c *conn, state, msg string) {
+	if c.state != state {
+		c.since = g.now()
+	}
+	c.state, c.message = state, msg
+	g.metrics.state(c.id, state)
+}
+
+// handleIKE applies one negotiator event.
+func (g *Gateway) handleIKE(ev v2.Event) {
+	switch ev := ev.(type) {
+	case v2.IKEUp:
+		c := g.conns[ev.Peer]
+		if c == nil {
+			return
+		}
+		c.ikeUp, c.connecting = true, false
+		c.backoff = 0
+		if ev.Rekeyed {
+			g.metrics.rekey(c.id, "ike")
+		}
+		g.log.Info("IKE SA established", "conn", c.id, "remote", ev.Remote, "initiator", ev.Initiator,
+			"suite", ev.Suite.String(), "rekeyed", ev.Rekeyed)
+	case v2.IKEDown:
+		c := g.conns[ev.Peer]
+		// Rekeyed: the children moved to the new IKE SA. Deleted: we
+		// terminated it ourselves and teardown already cleaned up (a new
+		// SA of the same connection may be on its way).
+		if c == nil || ev.Reason == v2.ReasonRekeyed || ev.Reason == v2.ReasonDeleted {
+			return
+		}
+		msg := ev.Reason.String()
+		if ev.Err != nil {
+			msg += ": " + ev.Err.Error()
+		}
+		g.log.Warn("IKE SA down", "conn", c.id, "reason", ev.Reason.String(), "err", ev.Err)
+		g.metrics.down(c.id, ev.Reason.String())
+		c.ikeUp, c.connecting = false, false
+		g.dropChildren(c)
+		g.setState(c, api.StateDown, msg)
+		if !c.cfg.Immediate() && ev.Reason != v2.ReasonAuthFailed && ev.Reason != v2.ReasonNoProposal {
+			// On-demand connection: go back to waiting for traffic.
+			c.wanted = false
+			g.setState(c, api.StateIdle, "waiting for traffic (last: "+msg+")")
+		}
+		g.syncRoutes(c)
+		g.scheduleRetry(c)
+	case v2.ChildUp:
+		g.childUp(ev)
+	case v2.ChildDown:
+		c := g.conns[ev.Peer]
+		if c == nil || c.children[ev.InSPI] == nil {
+			return // already removed by teardown
+		}
+		grace := time.Duration(0)
+		if ev.Reason == v2.ReasonRekeyed {
+			grace = g.cfg.InboundGrace
+		}
+		g.dp.RemoveInbound(ev.InSPI, grace)
+		delete(c.children, ev.InSPI)
+		if len(c.children) == 0 && ev.Reason != v2.ReasonRekeyed {
+			g.dp.RemoveOutbound(c.tunnel)
+			if c.ikeUp {
+				g.setState(c, api.StateConnecting, "no CHILD_SA: "+ev.Reason.String())
+			}
+			g.syncRoutes(c)
+		}
+	case v2.PeerMoved:
+		c := g.conns[ev.Peer]
+		if c == nil {
+			return
+		}
+		g.log.Info("peer moved", "conn", c.id, "from", ev.From, "to", ev.To)
+		if err := g.dp.SetPeer(c.tunnel, ev.To); err != nil {
+			g.log.Warn("data plane peer move", "conn", c.id, "err", err)
+		}
+	}
+}
+
+// childUp installs a CHILD_SA: inbound first, then outbound, so the peer's
+// first packets under the new SA are accepted before we switch
+// (make-before-break). The replaced inbound SA goes on its ChildDown.
+func (g *Gateway) childUp(ev v2.ChildUp) {
+	c := g.conns[ev.Peer]
+	if c == nil {
+		return
+	}
+	if err := g.dp.UpsertTunnel(c.tunnel, esp.TunnelConfig{
+		Local: ev.Local, Remote: ev.Remote, Encap: ev.Encap, Keepalive: ev.Encap,
+	}); err != nil {
+		g.log.Error("data plane tunnel", "conn", c.id, "err", err)
+		return
+	}
+	suite := espSuite(ev.Suite)
+	in := esp.SAConfig{SPI: ev.InSPI, Suite: suite, EncKey: ev.EncKeyIn, IntegKey: ev.IntegKeyIn, Tunnel: c.tunnel}
+	out := esp.SAConfig{SPI: ev.OutSPI, Suite: suite, EncKey: ev.EncKeyOut, IntegKey: ev.IntegKeyOut, Tunnel: c.tunnel}
+	if err := g.dp.AddInbound(in); err != nil {
+		g.log.Error("install inbound SA", "conn", c.id, "spi", in.String(), "err", err)
+		return
+	}
+	if err := g.dp.SetOutbound(c.tunnel, out); err != nil {
+		g.log.Error("install outbound SA", "conn", c.id, "spi", out.String(), "err", err)
+		g.dp.RemoveInbound(ev.InSPI, 0)
+		return
+	}
+	c.children[ev.InSPI] = &child{in: ev.InSPI, out: ev.OutSPI, suite: ev.Suite,
+		localTS: slices.Clone(ev.LocalTS), remoteTS: slices.Clone(ev.RemoteTS), installed: g.now(), encap: ev.Encap}
+	c.connecting = false
+	if ev.Rekeyed {
+		g.metrics.rekey(c.id, "child")
+	}
+	g.log.Info("CHILD_SA installed", "conn", c.id, "spi_in", in.String(), "spi_out", out.String(),
+		"suite", ev.Suite.String(), "local_ts", ev.LocalTS, "remote_ts", ev.RemoteTS, "encap", ev.Encap, "rekeyed", ev.Rekeyed)
+	g.setState(c, api.StateEstablished, "")
+	g.syncRoutes(c)
+}
+
+// handleESP applies one data-plane event.
+func (g *Gateway) handleESP(ev esp.Event) {
+	c := g.byTunnel[ev.Tunnel]
+	if c == nil {
+		return
+	}
+	switch ev.Kind {
+	case esp.Acquire:
+		if !c.ikeUp && !c.connecting {
+			g.log.Info("traffic for the tunnel: negotiating", "conn", c.id)
+			c.wanted = true
+			g.initiate(c)
+		}
+	case esp.HardExpire, esp.SeqExhausted:
+		g.log.Warn("SA limit reached", "conn", c.id, "event", ev.Kind.String(), "spi", ev.SPI)
+	case esp.PeerMoved:
+		g.log.Info("peer address changed", "conn", c.id, "remote", ev.Remote)
+	}
+}
+
+// syncPolicies rebuilds the data plane's selector table from every
+// connection: protected-subnets mode uses its local×remote subnets,
+// destination mode its routes with any source.
+func (g *Gateway) syncPolicies() {
+	var ps []esp.Policy
+	ids := make([]string, 0, len(g.conns))
+	for id := range g.conns {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		c := g.conns[id]
+		if c.cfg.Mode() == config.RoutingProtectedSubnets {
+			lts, rts := c.cfg.TrafficSelectors()
+			for _, l := range lts {
+				for _, r := range rts {
+					ps = append(ps, esp.Policy{Local: l, Remote: r, Tunnel: c.tunnel})
+				}
+			}
+			continue
+		}
+		any4 := netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+		for _, r := range c.cfg.TunnelRoutes() {
+			ps = append(ps, esp.Policy{Local: any4, Remote: r, Tunnel: c.tunnel})
+		}
+	}
+	if err := g.dp.SetPolicies(ps); err != nil {
+		g.log.Error("data plane policies", "err", err)
+	}
+}
+
+// syncRoutes installs c's routes into the TUN while the tunnel carries
+// traffic, or while it waits for traffic (on-demand: the route is what
+// brings the first packet to us), and withdraws them otherwise. An attached
+// connection also publishes them into its transit router's table.
+func (g *Gateway) syncRoutes(c *conn) {
+	if g.cfg.Routes == nil {
+		return
+	}
+	up := c.state == api.StateEstablished || c.state == api.StateIdle ||
+		(!c.cfg.Immediate() && c.state == api.StateConnecting)
+	var rs []route.Route
+	if up {
+		tables := []int{route.TableMain}
+		if t := g.transitTable(c); t != 0 {
+			tables = append(tables, t)
+		}
+		for _, p := range c.cfg.TunnelRoutes() {
+			for _, t := range tables {
+				rs = append(rs, route.Route{Dst: p, Dev: g.cfg.TUN, Table: t})
+			}
+		}
+	}
+	if err := g.cfg.Routes.Set(c.id, rs); err != nil {
+		g.log.Warn("routes", "conn", c.id, "err", err)
+	}
+	c.routesUp = len(rs) > 0
+}
+
+// transitTable returns the kernel table of the transit router c is
+// attached to, 0 when unattached.
+func (g *Gateway) transitTable(c *conn) int {
+	if c.cfg.Attachment == nil {
+		return 0
+	}
+	tr, err := g.cfg.Store.GetTransitRouter(c.cfg.Attachment.TransitRouterID)
+	if err != nil {
+		return 0
+	}
+	return tr.RouteTable
+}

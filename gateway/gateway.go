@@ -1,0 +1,235 @@
+// Package gateway is the running IPsec gateway: it drives every stored
+// connection to the state its configuration asks for. It wires the store
+// (what is configured), the IKEv2 negotiator (ike/v2), the ESP data plane
+// (esp) and the route reconciler (route) together:
+//
+//	store change ─► reconcile(conn) ─► ESP tunnel + policies, IKE initiate/terminate, trap routes
+//	IKE ChildUp  ─► ESP inbound SA, outbound SA (make-before-break), routes
+//	IKE ChildDown/IKEDown ─► SAs removed, routes withdrawn, re-initiate with backoff
+//	ESP Acquire  ─► initiate (effective_immediately: false)
+//
+// One goroutine (run) owns all per-connection state; IKE and ESP callbacks
+// and API calls are queued to it as closures, so no handler ever races
+// another and callbacks never block the negotiator or the data plane.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/ipsecgw/ipsecgw/esp"
+	v2 "github.com/ipsecgw/ipsecgw/ike/v2"
+	"github.com/ipsecgw/ipsecgw/route"
+	"github.com/ipsecgw/ipsecgw/store"
+)
+
+// Negotiator is what the gateway needs of the IKE layer (ike/v2's Manager).
+type Negotiator interface {
+	HandlePacket(pkt []byte, local, remote netip.AddrPort)
+	Initiate(p *v2.Peer) error
+	Terminate(name string) error
+	SAs() []v2.IKESAStatus
+	Close() error
+}
+
+// DataPlane is what the gateway needs of the ESP engine.
+type DataPlane interface {
+	UpsertTunnel(id esp.TunnelID, cfg esp.TunnelConfig) error
+	RemoveTunnel(id esp.TunnelID)
+	SetPolicies(ps []esp.Policy) error
+	AddInbound(cfg esp.SAConfig) error
+	RemoveInbound(spi uint32, grace time.Duration)
+	SetOutbound(id esp.TunnelID, cfg esp.SAConfig) error
+	RemoveOutbound(id esp.TunnelID)
+	SetPeer(id esp.TunnelID, remote netip.AddrPort) error
+	Stats() esp.Stats
+}
+
+// Routes is what the gateway needs of the route reconciler.
+type Routes interface {
+	Set(owner string, desired []route.Route) error
+	Clear(owner string) error
+}
+
+// Config wires a Gateway.
+type Config struct {
+	Store   *store.Store
+	Address netip.Addr // the gateway's own (outer) address
+	TUN     string     // name of the TUN device routes point at
+	Routes  Routes     // nil: no kernel routes (tests)
+	Logger  *slog.Logger
+	Now     func() time.Time
+	// InboundGrace is how long a replaced inbound SA keeps accepting
+	// packets after a rekey (make-before-break). Default 10 s.
+	InboundGrace time.Duration
+	// RetryMin and RetryMax bound the re-initiation backoff after a
+	// failure. Defaults 2 s and 60 s.
+	RetryMin, RetryMax time.Duration
+}
+
+// Gateway drives connections. Create it with New, attach the negotiator
+// and data plane with Start.
+type Gateway struct {
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
+	ike     Negotiator
+	dp      DataPlane
+	metrics *metrics
+
+	ops  chan func() // serialized work for run
+	done chan struct{}
+	wg   sync.WaitGroup
+
+	// Owned by run.
+	conns      map[string]*conn
+	byTunnel   map[esp.TunnelID]*conn
+	nextTunnel esp.TunnelID
+	unsub      func()
+}
+
+// New creates a gateway. Start attaches the IKE and ESP layers.
+func New(cfg Config) *Gateway {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.InboundGrace <= 0 {
+		cfg.InboundGrace = 10 * time.Second
+	}
+	if cfg.RetryMin <= 0 {
+		cfg.RetryMin = 2 * time.Second
+	}
+	if cfg.RetryMax <= 0 {
+		cfg.RetryMax = 60 * time.Second
+	}
+	return &Gateway{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		now:      cfg.Now,
+		metrics:  newMetrics(),
+		ops:      make(chan func(), 4096),
+		done:     make(chan struct{}),
+		conns:    map[string]*conn{},
+		byTunnel: map[esp.TunnelID]*conn{},
+	}
+}
+
+// Start attaches the negotiator and data plane, loads every stored
+// connection and follows store changes until Close.
+func (g *Gateway) Start(ike Negotiator, dp DataPlane) error {
+	g.ike, g.dp = ike, dp
+	g.wg.Add(1)
+	go g.run()
+	g.unsub = g.cfg.Store.Subscribe(func(ch store.Change) {
+		g.do(func() { g.reconcile(ch.ID) })
+	})
+	conns, err := g.cfg.Store.ListConnections()
+	if err != nil {
+		return err
+	}
+	for _, c := range conns {
+		id := c.ID
+		g.do(func() { g.reconcile(id) })
+	}
+	return nil
+}
+
+// Close deletes every SA at its peer (Delete payloads), withdraws the
+// routes and stops the control loop.
+func (g *Gateway) Close() {
+	if g.unsub != nil {
+		g.unsub()
+	}
+	g.call(func() {
+		for _, c := range g.conns {
+			g.teardown(c, "gateway shutting down")
+			if g.cfg.Routes != nil {
+				g.cfg.Routes.Clear(c.id)
+			}
+		}
+	})
+	close(g.done)
+	g.wg.Wait()
+}
+
+// do queues f to run on the control goroutine. It never blocks the caller
+// for long: IKE and ESP callbacks must not stall.
+func (g *Gateway) do(f func()) {
+	select {
+	case g.ops <- f:
+	case <-g.done:
+	}
+}
+
+// call runs f on the control goroutine and waits for it.
+func (g *Gateway) call(f func()) {
+	ch := make(chan struct{})
+	g.do(func() { f(); close(ch) })
+	select {
+	case <-ch:
+	case <-g.done:
+	}
+}
+
+func (g *Gateway) run() {
+	defer g.wg.Done()
+	for {
+		select {
+		case f := <-g.ops:
+			f()
+		case <-g.done:
+			return
+		}
+	}
+}
+
+// after runs f on the control goroutine after d, unless the gateway closed.
+func (g *Gateway) after(d time.Duration, f func()) *time.Timer {
+	return time.AfterFunc(d, func() { g.do(f) })
+}
+
+// OnIKEEvent is the negotiator's event callback (v2.Config.OnEvent).
+func (g *Gateway) OnIKEEvent(ev v2.Event) { g.do(func() { g.handleIKE(ev) }) }
+
+// OnESPEvent is the data plane's event callback (esp.Config.OnEvent).
+func (g *Gateway) OnESPEvent(ev esp.Event) { g.do(func() { g.handleESP(ev) }) }
+
+// Initiate implements api.Controller.
+func (g *Gateway) Initiate(ctx context.Context, id string) error {
+	var err error
+	g.call(func() {
+		c, ok := g.conns[id]
+		if !ok {
+			err = fmt.Errorf("gateway: no connection %s", id)
+			return
+		}
+		c.wanted = true
+		err = g.initiate(c)
+	})
+	return err
+}
+
+// Terminate implements api.Controller.
+func (g *Gateway) Terminate(ctx context.Context, id string) error {
+	var err error
+	g.call(func() {
+		c, ok := g.conns[id]
+		if !ok {
+			err = fmt.Errorf("gateway: no connection %s", id)
+			return
+		}
+		g.teardown(c, "terminated by operator")
+		c.wanted = false
+	})
+	return err
+}
+
+var errClosed = errors.New("gateway: closed")
