@@ -62,6 +62,20 @@ func ParseDaemon(b []byte) (*Daemon, error) {
 	return d, nil
 }
 
+// Decode strictly decodes one YAML or JSON document (JSON is YAML) into out,
+// a pointer to any struct of this package ([Connection], [Authorization],
+// [Attachment], [TransitRouter]…), with the same errors as [ParseFile]:
+// every unknown key, duplicate key and wrong type as [Errors] with key path
+// and line. Fields absent from the document keep their value in out. The
+// API may use it for request bodies to get field paths for nested keys.
+func Decode(b []byte, out any) error {
+	if t := reflect.TypeOf(out); t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
+		return fmt.Errorf("config: Decode needs a pointer to a struct, got %T", out)
+	}
+	_, err := decodeStrict(b, out)
+	return err
+}
+
 // decodeStrict decodes one YAML document into out (a pointer to a struct).
 // It first walks the node tree against out's type, collecting every unknown
 // key, duplicate key and type mismatch with its path and line; only a clean
@@ -269,13 +283,12 @@ func expect(t reflect.Type) string {
 	if t == reflect.TypeFor[ASN]() {
 		return "an ASN (a number or \"HIGH.LOW\")"
 	}
-	switch t.Kind() {
-	case reflect.Bool:
+	switch {
+	case t.Kind() == reflect.Bool:
 		return "true or false"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+	case isIntKind(t.Kind()):
 		return "a whole number"
-	case reflect.String:
+	case t.Kind() == reflect.String:
 		return "a text value"
 	}
 	return "a " + t.Kind().String()

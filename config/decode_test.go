@@ -2,9 +2,11 @@ package config
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -248,5 +250,37 @@ func TestJSONShape(t *testing.T) {
 	b, _ = json.Marshal(&Connection{Name: "x"})
 	if string(b) != `{"name":"x"}` {
 		t.Errorf("empty connection JSON = %s", b)
+	}
+}
+
+func TestDecodeJSON(t *testing.T) {
+	c := validConn()
+	c.ApplyDefaults("192.0.2.2")
+	b, err := json.MarshalIndent(c, "", "\t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Connection
+	if err := Decode(b, &back); err != nil {
+		t.Fatalf("Decode(tab-indented JSON): %v\n%s", err, b)
+	}
+	if !reflect.DeepEqual(c, &back) {
+		t.Fatalf("round trip:\n%+v\n%+v", c, &back)
+	}
+	err = Decode([]byte(`{"psk":"x","ike":{"lifetime":"1h","versoin":"ikev2"},"bgp":{"peer_asn":"0.0"},"psk":"y"}`), &back)
+	var es Errors
+	if !errors.As(err, &es) {
+		t.Fatalf("err = %v", err)
+	}
+	want := []fr{{"ike.lifetime", RuleType}, {"ike.versoin", RuleUnknownKey}, {"bgp.peer_asn", RuleType}, {"psk", RuleDuplicateKey}}
+	if got := frs(es); !slices.Equal(got, want) {
+		t.Fatalf("errors = %v, want %v", got, want)
+	}
+	var a Authorization
+	if err := Decode([]byte(`{"account_id":"1234","cen_id":"cen-1","payer":"vpn-owner"}`), &a); err != nil || a.Payer != PayerVPNOwner {
+		t.Fatalf("authorization: %+v %v", a, err)
+	}
+	if err := Decode([]byte(`{}`), a); err == nil {
+		t.Fatal("non-pointer accepted")
 	}
 }

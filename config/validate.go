@@ -47,6 +47,7 @@ func (c *Connection) Validate(prefix string) Errors {
 	var es Errors
 	p := func(key string) string { return join(prefix, key) }
 
+	validID(&es, p("id"), c.ID, false)
 	validName(&es, p("name"), c.Name)
 	switch {
 	case c.CustomerGateway == "":

@@ -159,6 +159,8 @@ func TestConnectionValidate(t *testing.T) {
 		{"gateway type bogus", func(c *Connection) { c.GatewayType = "enhanced" }, []fr{{"gateway_type", RuleOneOf}}},
 		{"tunnel mode single", func(c *Connection) { c.TunnelMode = TunnelSingle }, nil},
 		{"tunnel mode dual", func(c *Connection) { c.TunnelMode = TunnelDual }, []fr{{"tunnel_mode", RuleUnsupported}}},
+		{"id ok", func(c *Connection) { c.ID = "vco-0123456789ab" }, nil},
+		{"id charset", func(c *Connection) { c.ID = "a b" }, []fr{{"id", RuleCharset}}},
 		{"tunnel mode bogus", func(c *Connection) { c.TunnelMode = "triple" }, []fr{{"tunnel_mode", RuleOneOf}}},
 	}
 	const prefix = "connections[3]"
@@ -263,6 +265,16 @@ func TestWarnings(t *testing.T) {
 	}
 	if es := c.Validate(""); len(es) != 0 {
 		t.Fatalf("warnings must not be errors: %v", es)
+	}
+	c = validConn()
+	c.RoutingMode, c.LocalSubnets, c.RemoteSubnets, c.BGP.Enabled = RoutingDestination, nil, nil, false
+	c.Routes = []string{"10.8.0.0/16"}
+	if !Errors(c.Warnings("")).Has("health_check.destination_ip", RuleInside) {
+		t.Errorf("unrouted health-check destination should warn")
+	}
+	c.Routes = []string{"10.1.0.0/16"}
+	if ws := c.Warnings(""); len(ws) != 0 {
+		t.Errorf("routed destination warns: %v", ws)
 	}
 	c = validConn()
 	c.IKE.Version, c.IKE.RemoteID = IKEv1, "branch.example.com"

@@ -48,6 +48,11 @@ func (c *Connection) Warnings(prefix string) []FieldError {
 				"not inside any local subnet, so replies will not match the tunnel's traffic selectors")
 		}
 	}
+	if c.Mode() == RoutingDestination && c.HealthCheck.Enabled && !c.BGP.Enabled && len(c.Routes) > 0 &&
+		!inAny(c.HealthCheck.DestinationIP, c.Routes) {
+		ws.add(p("health_check.destination_ip"), RuleInside,
+			"not inside any of routes and BGP is off, so probes will not enter the tunnel")
+	}
 	return ws
 }
 
