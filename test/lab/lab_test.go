@@ -178,3 +178,35 @@ func TestCleanupOnPanic(t *testing.T) {
 		}
 	}
 }
+
+// TestParallelBeds runs two beds at once: same addresses, separate
+// namespaces, separate charons; each tunnel works and their SPIs differ.
+func TestParallelBeds(t *testing.T) {
+	spis := make([]string, 2)
+	ids := make([]string, 2)
+	t.Run("group", func(t *testing.T) {
+		for i := range 2 {
+			t.Run(fmt.Sprint(i), func(t *testing.T) {
+				t.Parallel()
+				b := New(t, Options{Initiate: true})
+				ids[i] = b.ID()
+				if err := b.Ping(Client, ServerIP, 3); err != nil {
+					t.Fatal(err)
+				}
+				sa, err := b.Charon(GwB).WaitEstablished(5 * time.Second)
+				if err != nil {
+					t.Fatal(err)
+				}
+				spis[i] = sa.SPIInit
+			})
+		}
+	})
+	if ids[0] == ids[1] {
+		t.Errorf("two beds share id %q", ids[0])
+	}
+	if spis[0] == spis[1] {
+		t.Errorf("two beds share the IKE SA %q", spis[0])
+	}
+	assertGone(t, ids[0])
+	assertGone(t, ids[1])
+}

@@ -267,3 +267,30 @@ func TestRouteBased(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCaptureESPinUDP captures gwA's wan during a ping and finds the
+// outbound CHILD_SA's SPI in UDP-encapsulated ESP on port 4500: libipsec
+// never sends raw ESP.
+func TestCaptureESPinUDP(t *testing.T) {
+	b := New(t, Options{Initiate: true})
+	p, path, err := b.Capture(GwA, "wan", "wan", "udp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Ping(Client, ServerIP, 3); err != nil {
+		t.Fatal(err)
+	}
+	text, err := StopCapture(p, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sas, err := b.Charon(GwA).ListSAs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, _ := sas[0].InstalledChild()
+	want := "UDP-encap: ESP(spi=0x" + ch.SPIOut
+	if !strings.Contains(text, want) || !strings.Contains(text, GwAWanIP+".4500 > "+GwBWanIP+".4500") {
+		t.Errorf("capture lacks %q from 4500 to 4500:\n%s", want, text)
+	}
+}

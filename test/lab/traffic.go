@@ -1,9 +1,12 @@
 package lab
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -214,4 +217,41 @@ func (b *Bed) DropBetweenGateways(on bool) error {
 	}
 	b.dropOn = on
 	return nil
+}
+
+// Capture starts tcpdump on iface in role's namespace, writing every packet
+// (--immediate-mode -U: delivered and flushed per packet, so nothing is
+// lost when it is stopped) matching the optional pcap filter to
+// <state>/<name>.pcap, and waits until it listens. Stop it with
+// StopCapture before reading the file; the bed kills it at cleanup anyway.
+func (b *Bed) Capture(role, iface, name string, filter ...string) (*Proc, string, error) {
+	path := filepath.Join(b.dir, name+".pcap")
+	argv := append([]string{"tcpdump", "-i", iface, "-nn", "-U", "--immediate-mode", "-s", "256", "-w", path}, filter...)
+	p, err := b.StartEnv(role, "tcpdump-"+name, nil, argv...)
+	if err != nil {
+		return nil, "", err
+	}
+	for range 100 {
+		if strings.Contains(p.Log(), "listening on") {
+			return p, path, nil
+		}
+		if p.Exited() {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.Kill()
+	return nil, "", fmt.Errorf("lab: tcpdump on %s %s did not start: %s", role, iface, p.Log())
+}
+
+// StopCapture ends a capture cleanly (SIGINT flushes the file) and returns
+// tcpdump's text rendering of it (-nn -v).
+func StopCapture(p *Proc, path string) (string, error) {
+	_ = p.Signal(syscall.SIGINT)
+	if err := p.Wait(5 * time.Second); err != nil && !p.Exited() {
+		p.Kill()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultExecTimeout)
+	defer cancel()
+	return runCmd(ctx, nil, "tcpdump", "-nn", "-v", "-r", path)
 }
