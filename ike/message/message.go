@@ -282,3 +282,29 @@ func (p *Raw) Critical() bool { return p.IsCritical }
 
 // AppendBody implements Payload.
 func (p *Raw) AppendBody(b []byte) ([]byte, error) { return append(b, p.Body...), nil }
+
+// Summary renders a payload chain the way strongSwan logs it, e.g.
+// "SA KE No N(NAT_DETECTION_SOURCE_IP)", for debug logs.
+func Summary(ps []Payload) string {
+	s := ""
+	for i, p := range ps {
+		if i > 0 {
+			s += " "
+		}
+		s += p.Type().String()
+		switch x := p.(type) {
+		case *Notify:
+			s += "(" + x.NotifyType.String() + ")"
+		case *Encrypted:
+			s += "{" + x.NextPayload.String() + "…}"
+		case *EncryptedFragment:
+			s += fmt.Sprintf("(%d/%d)", x.Number, x.Total)
+		}
+	}
+	return s
+}
+
+// String summarises the message for logs: header and payload types.
+func (m *Message) String() string {
+	return m.Header.String() + " [" + Summary(m.Payloads) + "]"
+}

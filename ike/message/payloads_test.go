@@ -289,3 +289,17 @@ func TestMarshalErrors(t *testing.T) {
 		t.Error("SK before another payload marshalled")
 	}
 }
+
+func TestSummary(t *testing.T) {
+	m := &Message{Header: Header{Exchange: IKE_AUTH, MessageID: 1, Flags: FlagInitiator, MajorVersion: 2},
+		Payloads: []Payload{NewNotify(COOKIE, []byte{1}), &Encrypted{NextPayload: PayloadIDi}}}
+	if got, want := Summary(m.Payloads), "N(COOKIE) SK{IDi…}"; got != want {
+		t.Errorf("%q, want %q", got, want)
+	}
+	if got := m.String(); !strings.HasSuffix(got, "[N(COOKIE) SK{IDi…}]") || !strings.HasPrefix(got, "IKE_AUTH ") {
+		t.Errorf("%q", got)
+	}
+	if got := Summary([]Payload{&EncryptedFragment{Number: 2, Total: 3}}); got != "SKF(2/3)" {
+		t.Errorf("%q", got)
+	}
+}
