@@ -36,18 +36,27 @@ type icmpConn struct {
 // sockets are not permitted. Binding to src fails if src is not a local
 // address, which is what the health check should report as a failure.
 func DialICMP(src, dst netip.Addr, id uint16) (Conn, error) {
+	return dialICMP(src, dst, id, false)
+}
+
+// dialICMP is DialICMP; dgram skips the raw socket (for tests).
+func dialICMP(src, dst netip.Addr, id uint16, dgram bool) (Conn, error) {
 	if src.Is4() != dst.Is4() {
 		return nil, fmt.Errorf("healthcheck: %v and %v of different families", src, dst)
 	}
 	v6 := dst.Is6()
-	raw, dgram := "ip4:icmp", "udp4"
+	rawNet, dgramNet := "ip4:icmp", "udp4"
 	if v6 {
-		raw, dgram = "ip6:ipv6-icmp", "udp6"
+		rawNet, dgramNet = "ip6:ipv6-icmp", "udp6"
 	}
 	c := &icmpConn{id: id, v6: v6, buf: make([]byte, 1500)}
-	pc, err := icmp.ListenPacket(raw, src.String())
+	var pc *icmp.PacketConn
+	var err error = syscall.EPERM
+	if !dgram {
+		pc, err = icmp.ListenPacket(rawNet, src.String())
+	}
 	if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
-		pc, err = icmp.ListenPacket(dgram, src.String())
+		pc, err = icmp.ListenPacket(dgramNet, src.String())
 		if err == nil {
 			c.dst = &net.UDPAddr{IP: dst.AsSlice()}
 			c.id = uint16(pc.LocalAddr().(*net.UDPAddr).Port)
