@@ -1,26 +1,3 @@
-// Package lab builds throw-away network test beds for ipsecgw's interop and
-// end-to-end tests: four (or five, with NAT) Linux network namespaces wired
-// with veth pairs, optionally running strongSwan's charon on the gateways.
-//
-//	client ---- gwA ======================== gwB ---- server
-//	10.1.0.10   10.1.0.1  192.0.2.1    192.0.2.2  10.2.0.1   10.2.0.10
-//	  (eth0)     (lan)      (wan)        (wan)     (lan)      (eth0)
-//
-// With Options.NAT a "nat" namespace sits between the gateways and
-// masquerades gwA (wan 172.16.0.1) to 192.0.2.1 with nftables.
-//
-// There is deliberately no route between 10.1.0.0/24 and 10.2.0.0/24 except
-// through a tunnel, so a ping from client to server proves that the tunnel
-// carries it. The kernel here has no ESP/XFRM: strongSwan runs with its
-// userspace kernel-libipsec plugin (a TUN device "ipsec0" plus routes in
-// table 220), which only speaks ESP in UDP (port 4500).
-//
-// Every bed gets a short unique id; its namespaces are "ig<id>-<role>" and
-// its state (configs, logs, sockets) lives in /run/ipsecgw-lab/ig<id>/.
-// Cleanup is registered with testing.TB.Cleanup, so it also runs when the
-// test fails or panics. After a SIGKILL of the test binary,
-// scripts/clean-lab.sh removes the leftovers (and New removes those of beds
-// whose owning process is gone).
 package lab
 
 import (

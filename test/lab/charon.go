@@ -248,12 +248,25 @@ func (c *Charon) streamLocked(cmd, event string, in *vici.Message, timeout time.
 // Initiate initiates child (the loaded child when empty) and waits up to
 // timeout for it to be established. The error includes charon's control log.
 func (c *Charon) Initiate(child string, timeout time.Duration) error {
+	return c.InitiateIKE("", child, timeout)
+}
+
+// InitiateIKE initiates child of connection ike (for a charon with several
+// connections, see Load); empty names mean the first loaded connection and
+// its child.
+func (c *Charon) InitiateIKE(ike, child string, timeout time.Duration) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if ike == "" && child == "" {
+		ike = c.conn.Name
+	}
 	if child == "" {
 		child = c.conn.Child
 	}
 	in := vici.NewMessage()
+	if ike != "" {
+		_ = in.Set("ike", ike)
+	}
 	_ = in.Set("child", child)
 	_ = in.Set("timeout", fmt.Sprint(timeout.Milliseconds()))
 	logs, err := c.streamLocked("initiate", "control-log", in, timeout+5*time.Second)
@@ -333,15 +346,13 @@ func (c *Charon) Rekey(child bool) error {
 }
 
 // Reload replaces the connection with conn (zero fields from DefaultConn):
-// clear-creds, unload the old connection if its name changes, load-shared,
-// load-conn. Existing SAs are kept. Daemon-wide knobs need Restart.
+// unload the old connection if its name changes, then load-shared (which
+// replaces the secret of the same id) and load-conn. Existing SAs are kept.
+// Daemon-wide knobs need RestartWith.
 func (c *Charon) Reload(conn SwanConn) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	conn = conn.fill(c.b.DefaultConn(c.role))
-	if _, err := c.callLocked("clear-creds", nil, 10*time.Second); err != nil {
-		return err
-	}
 	if conn.Name != c.conn.Name {
 		in := vici.NewMessage()
 		_ = in.Set("name", c.conn.Name)
@@ -354,6 +365,21 @@ func (c *Charon) Reload(conn SwanConn) error {
 	}
 	c.conn = conn
 	return nil
+}
+
+// Load adds (or replaces) one more connection, keyed by its Name, next to
+// the first one: e.g. the second tunnel of a dual-tunnel setup. Zero fields
+// take DefaultConn's values, so give it a Name, a Child name and what
+// differs. Daemon-wide knobs of conn are ignored. Load does not survive
+// Restart; call it again after one.
+func (c *Charon) Load(conn SwanConn) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	conn = conn.fill(c.b.DefaultConn(c.role))
+	if conn.Name == c.conn.Name {
+		return fmt.Errorf("lab: %s: connection %q is the primary one; use Reload", c.role, conn.Name)
+	}
+	return c.loadLocked(conn)
 }
 
 // Kill SIGKILLs charon (a crash: no DELETE is sent) and removes what it
@@ -436,28 +462,18 @@ func (c *Charon) Signal(sig syscall.Signal) error {
 // WaitEstablished waits until an IKE SA of the loaded connection is
 // ESTABLISHED with an INSTALLED child, and returns it.
 func (c *Charon) WaitEstablished(timeout time.Duration) (IKESA, error) {
-	deadline := time.Now().Add(timeout)
-	var last []IKESA
-	var lastErr error
-	for {
-		sas, err := c.ListSAs()
-		last, lastErr = sas, err
-		name := c.Conn().Name
+	name := c.Conn().Name
+	var found IKESA
+	_, err := c.WaitSAs(timeout, func(sas []IKESA) bool {
 		for _, sa := range sas {
-			if sa.Name != name || sa.State != "ESTABLISHED" {
-				continue
-			}
-			for _, ch := range sa.Children {
-				if ch.State == "INSTALLED" {
-					return sa, nil
-				}
+			if _, ok := sa.InstalledChild(); ok && sa.Name == name && sa.State == "ESTABLISHED" {
+				found = sa
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			return IKESA{}, fmt.Errorf("lab: %s: no established SA after %v (last: %+v, %v)", c.role, timeout, last, lastErr)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return false
+	})
+	return found, err
 }
 
 // Swanctl runs swanctl against this charon inside its namespace, e.g.

@@ -294,3 +294,43 @@ func TestCaptureESPinUDP(t *testing.T) {
 		t.Errorf("capture lacks %q from 4500 to 4500:\n%s", want, text)
 	}
 }
+
+// TestTwoConnections loads a second connection on both charons (a second
+// gwB address, as in dual-tunnel mode) and brings both up side by side.
+func TestTwoConnections(t *testing.T) {
+	b := New(t, Options{})
+	const gwB2 = "192.0.2.3"
+	if _, err := b.Exec(GwB, "ip", "addr", "add", gwB2+"/24", "dev", "wan"); err != nil {
+		t.Fatal(err)
+	}
+	// libipsec's routes take their source from the local selector: gwB
+	// needs an address inside 10.2.1.0/24.
+	if _, err := b.Exec(GwB, "ip", "addr", "add", "10.2.1.1/24", "dev", "lan"); err != nil {
+		t.Fatal(err)
+	}
+	a, bb := b.Charon(GwA), b.Charon(GwB)
+	if err := a.Load(SwanConn{Name: "tun2", Child: "net2", RemoteAddr: gwB2, RemoteID: gwB2,
+		RemoteTS: []string{"10.2.1.0/24"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := bb.Load(SwanConn{Name: "tun2", Child: "net2", LocalAddr: gwB2, LocalID: gwB2,
+		LocalTS: []string{"10.2.1.0/24"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Initiate("", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.InitiateIKE("tun2", "net2", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	sas, err := bb.WaitSAs(5*time.Second, func(sas []IKESA) bool { return len(sas) == 2 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sas[1].Name != "tun2" || sas[1].LocalHost != gwB2 {
+		t.Errorf("second SA: %s", summary(sas))
+	}
+	if err := b.Ping(Client, ServerIP, 2); err != nil {
+		t.Fatal(err)
+	}
+}

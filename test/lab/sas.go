@@ -1,8 +1,10 @@
 package lab
 
 import (
+	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/strongswan/govici/vici"
@@ -198,4 +200,47 @@ func numLess(a, b string) bool {
 		return x < y
 	}
 	return a < b
+}
+
+// WaitSAs polls ListSAs every 200 ms until ok accepts the list, and returns
+// that list; after timeout it returns the last list with an error.
+func (c *Charon) WaitSAs(timeout time.Duration, ok func([]IKESA) bool) ([]IKESA, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		sas, err := c.ListSAs()
+		if err == nil && ok(sas) {
+			return sas, nil
+		}
+		if time.Now().After(deadline) {
+			if err == nil {
+				err = fmt.Errorf("lab: %s: condition not met after %v; SAs: %s", c.role, timeout, summary(sas))
+			}
+			return sas, err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// WaitNoSA waits until the charon has no IKE SA left (a dead peer cleared,
+// a DELETE processed).
+func (c *Charon) WaitNoSA(timeout time.Duration) error {
+	_, err := c.WaitSAs(timeout, func(sas []IKESA) bool { return len(sas) == 0 })
+	return err
+}
+
+// summary renders SAs in one line each, for error messages.
+func summary(sas []IKESA) string {
+	var sb strings.Builder
+	for _, sa := range sas {
+		fmt.Fprintf(&sb, "\n  %s[%s] v%d %s %s:%d %s_i %s_r", sa.Name, sa.UniqueID, sa.Version, sa.State,
+			sa.RemoteHost, sa.RemotePort, sa.SPIInit, sa.SPIResp)
+		for _, ch := range sa.Children {
+			fmt.Fprintf(&sb, "\n    %s{%s} %s %s_i %s_o %v === %v", ch.Name, ch.UniqueID, ch.State,
+				ch.SPIIn, ch.SPIOut, ch.LocalTS, ch.RemoteTS)
+		}
+	}
+	if sb.Len() == 0 {
+		return "none"
+	}
+	return sb.String()
 }
