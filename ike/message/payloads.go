@@ -106,6 +106,10 @@ type ID struct {
 	// Data is the identity: 4 or 16 address bytes, an FQDN or RFC 822 name
 	// without terminator, a key ID, or DER.
 	Data []byte
+	// Reserved holds the three RESERVED octets as received. They are part
+	// of RestOfInitIDPayload, which the AUTH payload signs (RFC 7296 §2.15),
+	// so Body must reproduce them exactly; they are zero when sending.
+	Reserved [3]byte
 }
 
 // NewIDAddr returns an ID_IPV4_ADDR or ID_IPV6_ADDR identification.
@@ -170,7 +174,7 @@ func (id *ID) AppendBody(b []byte) ([]byte, error) {
 	if err := checkIDLen(id.IDType, len(id.Data)); err != nil {
 		return nil, marshalError("%v", err)
 	}
-	b = append(b, byte(id.IDType), 0, 0, 0)
+	b = append(b, byte(id.IDType), id.Reserved[0], id.Reserved[1], id.Reserved[2])
 	return append(b, id.Data...), nil
 }
 
@@ -200,7 +204,7 @@ func parseID(t PayloadType, body []byte) (*ID, error) {
 	if len(body) < 4 {
 		return nil, syntaxError("truncated %s payload", t)
 	}
-	id := &ID{Responder: t == PayloadIDr, IDType: IDType(body[0]), Data: body[4:]}
+	id := &ID{Responder: t == PayloadIDr, IDType: IDType(body[0]), Data: body[4:], Reserved: [3]byte(body[1:4])}
 	if err := checkIDLen(id.IDType, len(id.Data)); err != nil {
 		return nil, err
 	}

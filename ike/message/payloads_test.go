@@ -199,6 +199,15 @@ func TestIDHelpers(t *testing.T) {
 	if got := NewIDAddr(false, netip.MustParseAddr("192.0.2.1")).Body(); !bytes.Equal(got, []byte{1, 0, 0, 0, 192, 0, 2, 1}) {
 		t.Errorf("ID body %x", got)
 	}
+	// ... exactly as received, reserved octets included.
+	body := []byte{2, 0xaa, 0xbb, 0xcc, 'g', 'w'}
+	ps, err := ParsePayloads(PayloadIDi, gp(0, 0, body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ps[0].(*ID).Body(); !bytes.Equal(got, body) {
+		t.Errorf("received ID body %x, want %x", got, body)
+	}
 }
 
 func TestNotifyHelpers(t *testing.T) {
