@@ -155,9 +155,7 @@ func (g *Gateway) teardown(c *conn, why string) {
 		c.retry = nil
 	}
 	if c.connecting || c.ikeUp {
-		if err := g.ike.Terminate(c.id); err != nil {
-			g.log.Debug("terminate", "conn", c.id, "err", err)
-		}
+		g.ike.Terminate(c.id)
 	}
 	g.dropChildren(c)
 	c.connecting, c.ikeUp = false, false

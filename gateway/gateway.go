@@ -32,9 +32,8 @@ import (
 type Negotiator interface {
 	HandlePacket(pkt []byte, local, remote netip.AddrPort)
 	Initiate(p *v2.Peer) error
-	Terminate(name string) error
+	Terminate(name string) int
 	SAs() []v2.IKESAStatus
-	Close() error
 }
 
 // DataPlane is what the gateway needs of the ESP engine.
@@ -233,3 +232,6 @@ func (g *Gateway) Terminate(ctx context.Context, id string) error {
 }
 
 var errClosed = errors.New("gateway: closed")
+
+var _ Negotiator = (*v2.Manager)(nil)
+var _ DataPlane = (*esp.Engine)(nil)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/daemon"
+	"github.com/ipsecgw/ipsecgw/gateway"
 )
 
 // DefaultConfigPath is read when -config is not given; if it does not exist,
@@ -125,7 +126,7 @@ func run(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	if err := daemon.Run(ctx, cfg, daemon.Options{Logger: log}); err != nil {
+	if err := daemon.Run(ctx, cfg, daemon.Options{Logger: log, Gateway: gateway.Hook}); err != nil {
 		log.Error("ipsecgwd: fatal", "err", err)
 		return 1
 	}

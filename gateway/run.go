@@ -1,0 +1,186 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/ipsecgw/ipsecgw/api"
+	"github.com/ipsecgw/ipsecgw/daemon"
+	"github.com/ipsecgw/ipsecgw/esp"
+	"github.com/ipsecgw/ipsecgw/esp/tunio"
+	"github.com/ipsecgw/ipsecgw/esp/udpio"
+	v2 "github.com/ipsecgw/ipsecgw/ike/v2"
+	"github.com/ipsecgw/ipsecgw/route"
+)
+
+// TunMTU is the MTU of the TUN device: room for the largest ESP-in-UDP
+// overhead of the supported transforms on a 1500-byte path. Packets an SA
+// cannot carry whole get ICMP "fragmentation needed" from the data plane.
+const TunMTU = 1400
+
+// Hook is the daemon's gateway hook (daemon.Options.Gateway): it opens the
+// TUN device and the IKE/ESP sockets on the gateway address, starts the
+// data plane, the IKEv2 negotiator and the connection lifecycle, and
+// returns the status provider, the controller and the stop function.
+func Hook(ctx context.Context, env *daemon.Env) (api.StatusProvider, api.Controller, func(), error) {
+	log := env.Logger.With("component", "gateway")
+	addr, err := netip.ParseAddr(env.GatewayAddress)
+	if err != nil {
+		return nil, nil, nil, errors.New("gateway: no gateway address: set `address` in the daemon configuration")
+	}
+	var closers []func()
+	fail := func(err error) (api.StatusProvider, api.Controller, func(), error) {
+		for _, c := range slices.Backward(closers) {
+			c()
+		}
+		return nil, nil, nil, err
+	}
+
+	dev, err := tunio.Create(env.Config.TUN, TunMTU)
+	if err != nil {
+		return fail(err)
+	}
+	udp, err := udpio.ListenUDP(netip.AddrPortFrom(addr, v2.NATTPort), udpio.Options{})
+	if err != nil {
+		dev.Close()
+		return fail(err)
+	}
+	var raw esp.Bind
+	if r, err := udpio.ListenRawESP(addr); err != nil {
+		log.Warn("raw ESP (IP protocol 50) unavailable; only UDP-encapsulated ESP will work", "err", err)
+	} else {
+		raw = r
+	}
+	ike500, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(addr, v2.IKEPort)))
+	if err != nil {
+		dev.Close()
+		udp.Close()
+		if raw != nil {
+			raw.Close()
+		}
+		return fail(fmt.Errorf("gateway: listen IKE: %w", err))
+	}
+	closers = append(closers, func() { ike500.Close() })
+
+	nl, err := netlink.NewHandle()
+	if err != nil {
+		return fail(fmt.Errorf("gateway: netlink: %w", err))
+	}
+	closers = append(closers, nl.Close)
+	routes, err := route.New(route.Config{Netlink: route.NewKernel(nl), Logger: log.With("component", "route")})
+	if err != nil {
+		return fail(err)
+	}
+	if err := routes.Flush(); err != nil {
+		log.Warn("flush stale routes", "err", err)
+	}
+
+	g := New(Config{Store: env.Store, Address: addr, TUN: dev.Name(), Routes: routes, Logger: log})
+
+	var mgr *v2.Manager
+	eng, err := esp.New(esp.Config{
+		TUN: dev, UDP: udp, RawESP: raw,
+		OnIKE: func(pkt []byte, local, remote netip.AddrPort) {
+			mgr.HandlePacket(slices.Clone(pkt), local, remote)
+		},
+		OnEvent: g.OnESPEvent,
+		Logger:  env.Logger.With("component", "esp"),
+	})
+	if err != nil {
+		return fail(err)
+	}
+	closers = append(closers, func() { eng.Close() })
+
+	mgr, err = v2.New(v2.Config{
+		Send: func(pkt []byte, local, remote netip.AddrPort) error {
+			if local.Port() == v2.NATTPort || remote.Port() == v2.NATTPort {
+				return eng.SendIKE(pkt, local, remote)
+			}
+			_, err := ike500.WriteToUDPAddrPort(pkt, remote)
+			return err
+		},
+		Lookup:  g.Lookup,
+		OnEvent: g.OnIKEEvent,
+		Logger:  env.Logger.With("component", "ike"),
+	})
+	if err != nil {
+		return fail(err)
+	}
+	closers = append(closers, mgr.Close)
+
+	go readIKE(ike500, addr, mgr)
+	if err := g.Start(mgr, eng); err != nil {
+		return fail(err)
+	}
+	if err := g.Register(env.Registry); err != nil {
+		log.Warn("register metrics", "err", err)
+	}
+	log.Info("gateway running", "address", addr, "tun", dev.Name(), "raw_esp", raw != nil)
+	stop := func() {
+		g.Close()
+		routes.Flush()
+		for _, c := range slices.Backward(closers) {
+			c()
+		}
+	}
+	return g, g, stop, nil
+}
+
+// readIKE feeds datagrams from the port-500 socket to the negotiator.
+func readIKE(c *net.UDPConn, local netip.Addr, mgr *v2.Manager) {
+	buf := make([]byte, 65536)
+	lp := netip.AddrPortFrom(local, v2.IKEPort)
+	for {
+		n, from, err := c.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		mgr.HandlePacket(slices.Clone(buf[:n]), lp, netip.AddrPortFrom(from.Addr().Unmap(), from.Port()))
+	}
+}
+
+// Lookup is the negotiator's responder lookup (v2.Config.Lookup): the
+// connection whose customer gateway is the peer's address and, once the
+// peer's identity is known, whose remote ID matches it. Behind a NAT the
+// address may be anything: then the identity alone decides.
+func (g *Gateway) Lookup(local, remote netip.AddrPort, id *v2.Identity) (*v2.Peer, bool) {
+	var found *v2.Peer
+	g.call(func() {
+		var byID *v2.Peer
+		for _, c := range g.conns {
+			if c.peer == nil {
+				continue
+			}
+			idOK := id == nil || c.peer.RemoteID == *id
+			if c.peer.Remote == remote.Addr().Unmap() && idOK {
+				found = c.peer
+				return
+			}
+			if byID == nil && id != nil && idOK {
+				byID = c.peer
+			}
+		}
+		found = byID
+		if found == nil && id == nil {
+			// IKE_SA_INIT from an unknown address: possibly a NATed peer
+			// whose identity IKE_AUTH will reveal. Go on with any
+			// connection that identifies its peer by name.
+			for _, c := range g.conns {
+				if c.peer != nil && c.peer.RemoteID != v2.Identity(c.peer.Remote.String()) {
+					found = c.peer
+					return
+				}
+			}
+		}
+	})
+	return found, found != nil
+}
