@@ -139,9 +139,15 @@ type Connection struct {
 	// (public, the default, or private). It is fixed at creation (SPEC §2:
 	// gateway type is immutable); an attachment must carry the same value.
 	GatewayType GatewayType `yaml:"gateway_type,omitempty" json:"gateway_type,omitempty"`
-	// TunnelMode is an ipsecgw addition: single (default, the SPEC §2 model).
-	// dual is recognised but rejected by validation: not implemented yet.
+	// TunnelMode is an ipsecgw addition: single (default, the SPEC §2 model)
+	// or dual (SPEC §2: two tunnels, each with its own settings, in
+	// Tunnels). dual is modelled and validated, but the gateway cannot run
+	// it yet, so validation still rejects it as unsupported.
 	TunnelMode TunnelMode `yaml:"tunnel_mode,omitempty" json:"tunnel_mode,omitempty"`
+	// Tunnels holds the two tunnels of a dual-tunnel connection; it must be
+	// empty in single-tunnel mode. In dual mode psk, ike, ipsec, dpd,
+	// nat_traversal and bgp live here instead of on the connection.
+	Tunnels []Tunnel `yaml:"tunnels,omitempty" json:"tunnels,omitempty"`
 }
 
 // IKEConfig is phase 1 (SPEC §1, IKE).
@@ -265,7 +271,38 @@ func (c *Connection) ApplyDefaults(gatewayAddress string) {
 	if c.TunnelMode == "" {
 		c.TunnelMode = TunnelSingle
 	}
-	ike := &c.IKE
+	if c.TunnelMode == TunnelDual {
+		// The tunnel settings live on each tunnel; the connection-level
+		// ones must stay empty (see validateDual).
+		for i := range c.Tunnels {
+			c.Tunnels[i].applyDefaults(gatewayAddress, c.CustomerGateway)
+		}
+	} else {
+		c.IKE.applyDefaults(gatewayAddress, c.CustomerGateway)
+		c.IPsec.applyDefaults()
+		if c.DPD == nil {
+			c.DPD = ptr(true)
+		}
+		if c.NATTraversal == nil {
+			c.NATTraversal = ptr(true)
+		}
+		c.BGP.applyDefaults()
+	}
+	hc := &c.HealthCheck
+	if hc.Interval == nil {
+		hc.Interval = ptr(DefaultHealthCheckInterval)
+	}
+	if hc.Retries == nil {
+		hc.Retries = ptr(DefaultHealthCheckRetries)
+	}
+	if hc.SwitchRoute == nil {
+		hc.SwitchRoute = ptr(true)
+	}
+}
+
+// applyDefaults fills phase-1 defaults; gatewayAddress and customerGateway
+// are the default identities.
+func (ike *IKEConfig) applyDefaults(gatewayAddress, customerGateway string) {
 	if ike.Version == "" {
 		ike.Version = IKEv2
 	}
@@ -288,9 +325,12 @@ func (c *Connection) ApplyDefaults(gatewayAddress string) {
 		ike.LocalID = gatewayAddress
 	}
 	if ike.RemoteID == "" {
-		ike.RemoteID = c.CustomerGateway
+		ike.RemoteID = customerGateway
 	}
-	ips := &c.IPsec
+}
+
+// applyDefaults fills phase-2 defaults.
+func (ips *IPsecConfig) applyDefaults() {
 	if ips.Encryption == "" {
 		ips.Encryption = EncAES
 	}
@@ -303,24 +343,12 @@ func (c *Connection) ApplyDefaults(gatewayAddress string) {
 	if ips.Lifetime == nil {
 		ips.Lifetime = ptr(DefaultLifetime)
 	}
-	if c.DPD == nil {
-		c.DPD = ptr(true)
-	}
-	if c.NATTraversal == nil {
-		c.NATTraversal = ptr(true)
-	}
-	if c.BGP.LocalASN == 0 {
-		c.BGP.LocalASN = DefaultLocalASN
-	}
-	hc := &c.HealthCheck
-	if hc.Interval == nil {
-		hc.Interval = ptr(DefaultHealthCheckInterval)
-	}
-	if hc.Retries == nil {
-		hc.Retries = ptr(DefaultHealthCheckRetries)
-	}
-	if hc.SwitchRoute == nil {
-		hc.SwitchRoute = ptr(true)
+}
+
+// applyDefaults fills the local ASN.
+func (b *BGPConfig) applyDefaults() {
+	if b.LocalASN == 0 {
+		b.LocalASN = DefaultLocalASN
 	}
 }
 
@@ -473,6 +501,12 @@ func (c *Connection) Clone() *Connection {
 	n.HealthCheck.Interval = clonePtr(c.HealthCheck.Interval)
 	n.HealthCheck.Retries = clonePtr(c.HealthCheck.Retries)
 	n.HealthCheck.SwitchRoute = clonePtr(c.HealthCheck.SwitchRoute)
+	if c.Tunnels != nil {
+		n.Tunnels = make([]Tunnel, len(c.Tunnels))
+		for i := range c.Tunnels {
+			n.Tunnels[i] = c.Tunnels[i].clone()
+		}
+	}
 	return &n
 }
 
@@ -488,6 +522,9 @@ func Equivalent(a, b *Connection, gatewayAddress string) bool {
 		c.LocalSubnets = nilIfEmpty(c.LocalSubnets)
 		c.RemoteSubnets = nilIfEmpty(c.RemoteSubnets)
 		c.Routes = nilIfEmpty(c.Routes)
+		if len(c.Tunnels) == 0 {
+			c.Tunnels = nil
+		}
 	}
 	return reflect.DeepEqual(x, y)
 }
@@ -498,6 +535,11 @@ func (c *Connection) Redacted() *Connection {
 	n := c.Clone()
 	if n.PSK != "" {
 		n.PSK = "********"
+	}
+	for i := range n.Tunnels {
+		if n.Tunnels[i].PSK != "" {
+			n.Tunnels[i].PSK = "********"
+		}
 	}
 	return n
 }

@@ -56,6 +56,9 @@ func normalizeFile(f *File) *File {
 	for i := range f.Connections {
 		c := f.Connections[i].Clone()
 		c.LocalSubnets, c.RemoteSubnets, c.Routes = nilIfEmpty(c.LocalSubnets), nilIfEmpty(c.RemoteSubnets), nilIfEmpty(c.Routes)
+		if len(c.Tunnels) == 0 {
+			c.Tunnels = nil
+		}
 		n.Connections = append(n.Connections, *c)
 	}
 	return n

@@ -63,16 +63,15 @@ func (c *Connection) Validate(prefix string) Errors {
 	}
 	switch {
 	case c.TunnelMode == TunnelDual:
-		es.add(p("tunnel_mode"), RuleUnsupported, "dual-tunnel mode is not implemented yet; use single")
+		// Modelled and validated below, but the gateway cannot run two
+		// tunnels yet: refuse rather than silently run none.
+		es.add(p("tunnel_mode"), RuleUnsupported, "dual-tunnel mode is not implemented by this gateway yet; use single")
 	case c.TunnelMode != "" && !c.TunnelMode.Valid():
-		es.add(p("tunnel_mode"), RuleOneOf, "must be single")
+		es.add(p("tunnel_mode"), RuleOneOf, "must be single or dual")
 	}
 
 	c.validateSubnets(&es, prefix)
-	validPSK(&es, p("psk"), c.PSK)
-	c.IKE.validate(&es, p("ike"), len(c.LocalSubnets) > 1 || len(c.RemoteSubnets) > 1)
-	c.IPsec.validate(&es, p("ipsec"))
-	c.BGP.validate(&es, p("bgp"))
+	c.validateTunnelSettings(&es, prefix)
 	c.HealthCheck.validate(&es, p("health_check"))
 	return es
 }

@@ -13,13 +13,20 @@ import (
 func (c *Connection) Warnings(prefix string) []FieldError {
 	var ws Errors
 	p := func(key string) string { return join(prefix, key) }
-	for _, ph := range []struct {
+	type phase struct {
 		key  string
 		enc  Encryption
 		auth Authentication
 		dh   DHGroup
-	}{{"ike", c.IKE.Encryption, c.IKE.Authentication, c.IKE.DHGroup},
-		{"ipsec", c.IPsec.Encryption, c.IPsec.Authentication, c.IPsec.DHGroup}} {
+	}
+	phases := []phase{{"ike", c.IKE.Encryption, c.IKE.Authentication, c.IKE.DHGroup},
+		{"ipsec", c.IPsec.Encryption, c.IPsec.Authentication, c.IPsec.DHGroup}}
+	for i, t := range c.Tunnels {
+		tp := index("tunnels", i)
+		phases = append(phases, phase{tp + ".ike", t.IKE.Encryption, t.IKE.Authentication, t.IKE.DHGroup},
+			phase{tp + ".ipsec", t.IPsec.Encryption, t.IPsec.Authentication, t.IPsec.DHGroup})
+	}
+	for _, ph := range phases {
 		if ph.enc == EncDES || ph.enc == Enc3DES {
 			ws.add(p(ph.key+".encryption"), RuleDiscouraged, fmt.Sprintf(
 				"%s is allowed but discouraged: it is weak and far slower than aes", ph.enc))
