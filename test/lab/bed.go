@@ -93,12 +93,7 @@ var bedCounter atomic.Uint32
 // test under testing.Short() or when not running as root.
 func New(t testing.TB, opt Options) *Bed {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("lab: network namespaces skipped in -short mode")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("lab: needs root for network namespaces")
-	}
+	Require(t)
 	reapOrphans(t)
 	b := &Bed{
 		t:        t,
@@ -135,6 +130,19 @@ func New(t testing.TB, opt Options) *Bed {
 		}
 	}
 	return b
+}
+
+// Require skips the test under testing.Short() or when not running as root:
+// the conditions under which New skips, for tests that must decide before
+// building a bed.
+func Require(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("lab: network namespaces skipped in -short mode")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("lab: needs root for network namespaces")
+	}
 }
 
 // allocate picks a free id: 4 base36 chars from the pid and a per-process

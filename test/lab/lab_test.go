@@ -141,12 +141,7 @@ func TestCleanupOnPanic(t *testing.T) {
 		fmt.Printf("BED %s %d %d\n", b.ID(), p.Pid(), b.Charon(GwA).Pid())
 		panic("lab: deliberate panic to test cleanup")
 	}
-	if testing.Short() {
-		t.Skip("lab: network namespaces skipped in -short mode")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("lab: needs root")
-	}
+	Require(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCleanupOnPanic$", "-test.v")
 	cmd.Env = append(os.Environ(), panicEnv+"=1")
 	out, err := cmd.CombinedOutput()
@@ -182,6 +177,7 @@ func TestCleanupOnPanic(t *testing.T) {
 // TestParallelBeds runs two beds at once: same addresses, separate
 // namespaces, separate charons; each tunnel works and their SPIs differ.
 func TestParallelBeds(t *testing.T) {
+	Require(t)
 	spis := make([]string, 2)
 	ids := make([]string, 2)
 	t.Run("group", func(t *testing.T) {

@@ -334,3 +334,34 @@ func TestTwoConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestIKERekey uses a 3 s IKE rekey time: the IKE SA gets new SPIs, its
+// CHILD_SA moves over, and traffic keeps flowing.
+func TestIKERekey(t *testing.T) {
+	b := New(t, Options{Charon: []string{GwB}})
+	a := b.StartCharon(GwA, SwanConn{IKERekeyTime: 3 * time.Second, IKELifeTime: 10 * time.Second, NoJitter: true})
+	if err := a.Initiate("", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	first, err := a.WaitEstablished(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.RekeyTime <= 0 || first.RekeyTime > 3*time.Second {
+		t.Errorf("rekey-time %v, want ≤ 3s", first.RekeyTime)
+	}
+	sas, err := a.WaitSAs(15*time.Second, func(sas []IKESA) bool {
+		sa, ok := Established(sas)
+		_, child := sa.InstalledChild()
+		return ok && child && sa.SPIInit != first.SPIInit
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sa, _ := Established(sas); sa.UniqueID == first.UniqueID {
+		t.Errorf("same unique id after rekey: %s", summary(sas))
+	}
+	if err := b.Ping(Client, ServerIP, 2); err != nil {
+		t.Fatal(err)
+	}
+}
