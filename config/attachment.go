@@ -92,10 +92,15 @@ type TransitRouter struct {
 // Attachment binds a connection to a transit router, in one zone, with one
 // gateway type. A connection has at most one.
 type Attachment struct {
-	ConnectionID    string      `yaml:"connection_id" json:"connection_id"`
-	TransitRouterID string      `yaml:"transit_router_id" json:"transit_router_id"`
-	Zone            string      `yaml:"zone" json:"zone"`
-	GatewayType     GatewayType `yaml:"gateway_type,omitempty" json:"gateway_type,omitempty"`
+	// ConnectionID is the attached connection (the attachment's key).
+	ConnectionID string `yaml:"connection_id" json:"connection_id"`
+	// TransitRouterID is the routing domain the connection publishes into;
+	// immutable while attached.
+	TransitRouterID string `yaml:"transit_router_id" json:"transit_router_id"`
+	// Zone is the zone of the attachment; immutable while attached.
+	Zone string `yaml:"zone" json:"zone"`
+	// GatewayType must equal the connection's (empty: the connection's).
+	GatewayType GatewayType `yaml:"gateway_type,omitempty" json:"gateway_type,omitempty"`
 	// AccountID is the transit router's account (empty: own account).
 	AccountID string `yaml:"account_id,omitempty" json:"account_id,omitempty"`
 }
@@ -103,10 +108,14 @@ type Attachment struct {
 // Authorization grants another account's transit router (in CEN instance
 // CENID) the right to attach a connection (SPEC §2).
 type Authorization struct {
+	// ConnectionID is the connection the grant is for.
 	ConnectionID string `yaml:"connection_id" json:"connection_id"`
-	AccountID    string `yaml:"account_id" json:"account_id"`
-	CENID        string `yaml:"cen_id" json:"cen_id"`
-	// Payer defaults to cen-owner.
+	// AccountID is the other account, owner of the transit router.
+	AccountID string `yaml:"account_id" json:"account_id"`
+	// CENID is the other account's CEN (network) instance.
+	CENID string `yaml:"cen_id" json:"cen_id"`
+	// Payer pays the transit router's attachment and traffic-processing
+	// fees; defaults to cen-owner.
 	Payer Payer `yaml:"payer,omitempty" json:"payer,omitempty"`
 }
 

@@ -1,8 +1,12 @@
 package config
 
 import (
+	"errors"
+	"io/fs"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 )
@@ -101,5 +105,20 @@ func TestFirstGlobalIPv4(t *testing.T) {
 	d := &Daemon{Address: "192.0.2.2"}
 	if a, err := d.GatewayAddress(); err != nil || a != netip.MustParseAddr("192.0.2.2") {
 		t.Fatalf("GatewayAddress = %v %v", a, err)
+	}
+}
+
+func TestLoadDaemonFiles(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := LoadDaemon(filepath.Join(dir, "missing.yaml")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("missing file: %v", err)
+	}
+	p := filepath.Join(dir, "ipsecgwd.yaml")
+	if err := os.WriteFile(p, []byte("tun: ig0\nlog_level: warn\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, err := LoadDaemon(p)
+	if err != nil || d.TUN != "ig0" || d.LogLevel != "warn" || d.StateDir != DefaultStateDir {
+		t.Fatalf("LoadDaemon = %+v, %v", d, err)
 	}
 }

@@ -43,7 +43,9 @@ func ParseFile(b []byte) (*File, error) {
 
 // LoadDaemon reads and strictly decodes a daemon configuration over the
 // defaults of [DefaultDaemon]. The result is not validated: call
-// [Daemon.Validate].
+// [Daemon.Validate]. A missing file yields an error matching
+// fs.ErrNotExist; ipsecgwd uses [DefaultDaemon] then when the path was not
+// given explicitly (SPEC §4).
 func LoadDaemon(path string) (*Daemon, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
