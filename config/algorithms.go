@@ -24,7 +24,9 @@ const (
 )
 
 // Encryptions lists every accepted cipher, in documentation order.
-var Encryptions = []Encryption{EncAES, EncAES192, EncAES256, EncDES, Enc3DES,
+func Encryptions() []Encryption { return append([]Encryption(nil), encryptions...) }
+
+var encryptions = []Encryption{EncAES, EncAES192, EncAES256, EncDES, Enc3DES,
 	EncAES128GCM16, EncAES256GCM16, EncChaCha20Poly1305}
 
 // String returns the configuration spelling.
@@ -56,7 +58,9 @@ const (
 )
 
 // Authentications lists every accepted hash.
-var Authentications = []Authentication{AuthMD5, AuthSHA1, AuthSHA256, AuthSHA384, AuthSHA512}
+func Authentications() []Authentication { return append([]Authentication(nil), authentications...) }
+
+var authentications = []Authentication{AuthMD5, AuthSHA1, AuthSHA256, AuthSHA384, AuthSHA512}
 
 // String returns the configuration spelling.
 func (a Authentication) String() string { return string(a) }
@@ -86,7 +90,9 @@ const (
 
 // DHGroups lists every accepted IKE DH group (IPsec also accepts
 // [GroupDisabled]).
-var DHGroups = []DHGroup{Group1, Group2, Group5, Group14, Group19, Group20, Group21, Group31}
+func DHGroups() []DHGroup { return append([]DHGroup(nil), dhGroups...) }
+
+var dhGroups = []DHGroup{Group1, Group2, Group5, Group14, Group19, Group20, Group21, Group31}
 
 // String returns the configuration spelling.
 func (g DHGroup) String() string { return string(g) }

@@ -16,7 +16,7 @@ func TestTransformIDs(t *testing.T) {
 		EncAES256GCM16:      {TransformENCR, 20, 256},
 		EncChaCha20Poly1305: {TransformENCR, 28, 0},
 	}
-	for _, e := range Encryptions {
+	for _, e := range Encryptions() {
 		got, ok := e.Transform()
 		if !ok || got != enc[e] {
 			t.Errorf("%s: %+v %v, want %+v", e, got, ok, enc[e])
@@ -25,7 +25,7 @@ func TestTransformIDs(t *testing.T) {
 	integ := map[Authentication][2]uint16{ // INTEG, PRF
 		AuthMD5: {1, 1}, AuthSHA1: {2, 2}, AuthSHA256: {12, 5}, AuthSHA384: {13, 6}, AuthSHA512: {14, 7},
 	}
-	for _, a := range Authentications {
+	for _, a := range Authentications() {
 		i, ok1 := a.Integrity()
 		p, ok2 := a.PRF()
 		if !ok1 || !ok2 || i.ID != integ[a][0] || p.ID != integ[a][1] || i.Type != TransformINTEG || p.Type != TransformPRF {
@@ -33,7 +33,7 @@ func TestTransformIDs(t *testing.T) {
 		}
 	}
 	dh := map[DHGroup]uint16{Group1: 1, Group2: 2, Group5: 5, Group14: 14, Group19: 19, Group20: 20, Group21: 21, Group31: 31}
-	for _, g := range DHGroups {
+	for _, g := range DHGroups() {
 		got, ok := g.Transform()
 		if !ok || got.ID != dh[g] || got.Type != TransformDH {
 			t.Errorf("%s: %+v", g, got)

@@ -20,8 +20,9 @@ const (
 	DefaultLogLevel   = "info"
 )
 
-// LogLevels are the accepted log_level values, mapping onto slog levels.
-var LogLevels = []string{"debug", "info", "warn", "error"}
+// LogLevels returns the accepted log_level values, which map onto slog
+// levels.
+func LogLevels() []string { return []string{"debug", "info", "warn", "error"} }
 
 // Daemon is the ipsecgwd configuration (SPEC §4). Every key is optional;
 // [DefaultDaemon] holds the defaults and [ParseDaemon] decodes over them, so
@@ -139,8 +140,8 @@ func (d *Daemon) Validate() Errors {
 			es.add("metrics", RuleFormat, err.Error()+" (or empty to disable)")
 		}
 	}
-	if !oneOfString(d.LogLevel, LogLevels) {
-		es.add("log_level", RuleOneOf, "must be one of "+strings.Join(LogLevels, ", "))
+	if !oneOfString(d.LogLevel, LogLevels()) {
+		es.add("log_level", RuleOneOf, "must be one of "+strings.Join(LogLevels(), ", "))
 	}
 	return es
 }

@@ -18,8 +18,11 @@ const (
 // bgpLinkLocal is the range BGP tunnel CIDRs come from (SPEC §1, BGP).
 var bgpLinkLocal = netip.MustParsePrefix("169.254.0.0/16")
 
-// ReservedTunnelCIDRs are the /30s a BGP tunnel CIDR may not use (SPEC §1).
-var ReservedTunnelCIDRs = []netip.Prefix{
+// ReservedTunnelCIDRs returns the /30s a BGP tunnel CIDR may not use
+// (SPEC §1).
+func ReservedTunnelCIDRs() []netip.Prefix { return append([]netip.Prefix(nil), reservedTunnelCIDRs...) }
+
+var reservedTunnelCIDRs = []netip.Prefix{
 	netip.MustParsePrefix("169.254.0.0/30"),
 	netip.MustParsePrefix("169.254.1.0/30"),
 	netip.MustParsePrefix("169.254.2.0/30"),
@@ -359,7 +362,7 @@ func (b *BGPConfig) validate(es *Errors, prefix string) {
 }
 
 func isReservedTunnel(p netip.Prefix) bool {
-	for _, r := range ReservedTunnelCIDRs {
+	for _, r := range reservedTunnelCIDRs {
 		if r == p {
 			return true
 		}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -282,5 +283,31 @@ func TestWarnings(t *testing.T) {
 	c.IKE.Version, c.IKE.RemoteID = IKEv1, "branch.example.com"
 	if !Errors(c.Warnings("")).Has("ike.mode", RuleDiscouraged) {
 		t.Errorf("ikev1 main mode with FQDN id should warn")
+	}
+}
+
+func TestReservedTunnelCIDRs(t *testing.T) {
+	rs := ReservedTunnelCIDRs()
+	if len(rs) != 8 {
+		t.Fatalf("%d reserved /30s, want 8", len(rs))
+	}
+	for _, r := range rs {
+		c := validConn()
+		c.BGP.TunnelCIDR, c.BGP.LocalAddress = r.String(), r.Addr().Next().String()
+		if got := frs(c.Validate("")); !slices.Equal(got, []fr{{"bgp.tunnel_cidr", RuleReserved}}) {
+			t.Errorf("%s: %v", r, got)
+		}
+	}
+	for _, ok := range []string{"169.254.7.0/30", "169.254.0.4/30", "169.254.169.248/30", "169.254.255.252/30"} {
+		c := validConn()
+		pfx := netip.MustParsePrefix(ok)
+		c.BGP.TunnelCIDR, c.BGP.LocalAddress = ok, pfx.Addr().Next().String()
+		if es := c.Validate(""); len(es) != 0 {
+			t.Errorf("%s: %v", ok, es)
+		}
+	}
+	rs[0] = netip.Prefix{}
+	if ReservedTunnelCIDRs()[0] != netip.MustParsePrefix("169.254.0.0/30") {
+		t.Fatal("ReservedTunnelCIDRs shares its backing array")
 	}
 }
