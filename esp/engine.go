@@ -150,7 +150,7 @@ type Engine struct {
 
 // Pool sizes: enough batches in flight to keep every worker busy while the
 // reader fills the next one, and a bound on memory (each batch holds
-// maxBatch × bufSize bytes).
+// maxBatch × bufSize bytes outbound, maxBatch × inBufSize inbound).
 const (
 	eventQueue   = 1024
 	acquireEvery = time.Second
@@ -198,11 +198,15 @@ func New(cfg Config) (*Engine, error) {
 
 	// In flight per direction: two batches per worker plus one being read
 	// and one being written.
+	// Inbound batches hold 8 MiB each (see inBufSize), so fewer of them.
 	nb := 2*min(cfg.Workers, 8) + 2
-	e.outPool, e.inPool = make(chan *batch, nb), make(chan *batch, nb)
-	e.outOrder, e.inOrder = make(chan *batch, nb), make(chan *batch, nb)
+	nbIn := min(nb, 8)
+	e.outPool, e.inPool = make(chan *batch, nb), make(chan *batch, nbIn)
+	e.outOrder, e.inOrder = make(chan *batch, nb), make(chan *batch, nbIn)
 	for range nb {
 		e.outPool <- newBatch(Outbound)
+	}
+	for range nbIn {
 		e.inPool <- newBatch(Inbound)
 	}
 

@@ -34,7 +34,7 @@ type batch struct {
 	n    int
 	now  int64 // unix ns at read time, for last-use stamps
 	pkts [maxBatch]packet
-	bufs [maxBatch][]byte // full fixed buffers, bufSize each
+	bufs [maxBatch][]byte // full fixed buffers, bufSize (outbound) or inBufSize each
 
 	io    [][]byte  // scratch slice headers for Device.Read/Write
 	sizes []int     // for Device.Read
@@ -45,9 +45,13 @@ type batch struct {
 func newBatch(d Direction) *batch {
 	b := &batch{dir: d, io: make([][]byte, maxBatch), sizes: make([]int, maxBatch),
 		msgs: make([]Message, maxBatch), raw: make([]Message, 0, maxBatch)}
-	mem := make([]byte, maxBatch*bufSize)
+	size := bufSize
+	if d == Inbound {
+		size = inBufSize
+	}
+	mem := make([]byte, maxBatch*size)
 	for i := range b.bufs {
-		b.bufs[i] = mem[i*bufSize : (i+1)*bufSize : (i+1)*bufSize]
+		b.bufs[i] = mem[i*size : (i+1)*size : (i+1)*size]
 	}
 	return b
 }

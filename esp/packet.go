@@ -26,7 +26,12 @@ const (
 // headroom so that the ESP header and IV are written in front of the inner
 // packet without a copy, and tailroom is left for padding and ICV.
 const (
-	bufSize      = 2048
+	bufSize = 2048
+	// Inbound buffers are large because the TUN device's GRO coalesces
+	// consecutive TCP segments of a batch by appending them to the first
+	// one's buffer (wireguard/tun offload_linux.go): without the capacity
+	// every segment costs its own write(2) and kernel TCP receive.
+	inBufSize    = 1 << 16
 	headroom     = 64 // ≥ ESP header + largest IV (16) + outer headers, ≥ virtio header
 	tailroom     = 64 // ≥ max padding (block-1) + trailer + largest ICV (32)
 	recvHeadroom = 32 // inbound datagrams land here; inner packet starts ≥ 32+8
