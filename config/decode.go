@@ -111,8 +111,12 @@ func decodeStrict(b []byte, out any) (map[string]int, error) {
 	if len(w.errs) > 0 {
 		return nil, w.errs
 	}
-	if err := root.Decode(out); err != nil {
-		// The walk should have caught everything; keep the decoder's word.
+	// The walk found nothing; decode for real, still with KnownFields as a
+	// second line of defence. Any error here is a walker gap: keep the
+	// decoder's word.
+	strict := yaml.NewDecoder(bytes.NewReader(b))
+	strict.KnownFields(true)
+	if err := strict.Decode(out); err != nil {
 		return nil, Errors{{Rule: RuleType, Message: trimYAML(err)}}
 	}
 	return w.lines, nil
