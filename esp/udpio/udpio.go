@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -73,6 +74,8 @@ type UDP struct {
 	werr  syscall.Errno
 	sendF func(fd uintptr) bool
 	coal  [][]byte // GSO coalescing buffers, one per ring slot
+	gsoSends     atomic.Uint64 // super-datagrams sent with UDP_SEGMENT
+	groCoalesced atomic.Uint64 // coalesced datagrams received and split
 	// gsoBroken is set when the kernel refused a GSO send; Send then turns
 	// GSO off for good.
 	gsoBroken bool
@@ -149,6 +152,12 @@ func (u *UDP) GRO() bool { return u.gro }
 // BatchSize implements netio.Bind.
 func (u *UDP) BatchSize() int { return Batch }
 
+// OffloadStats reports how many GSO super-datagrams were sent and how many
+// GRO-coalesced datagrams were received (for metrics and tests).
+func (u *UDP) OffloadStats() (gsoSends, groCoalesced uint64) {
+	return u.gsoSends.Load(), u.groCoalesced.Load()
+}
+
 // Close implements netio.Bind.
 func (u *UDP) Close() error { return u.conn.Close() }
 
@@ -207,6 +216,8 @@ func (u *UDP) receiveGRO(msgs []netio.Message) (int, error) {
 		seg := groSize(u.rr.oob[u.pendIdx][:h.hdr.Controllen])
 		if seg <= 0 {
 			seg = total
+		} else if seg < total {
+			u.groCoalesced.Add(1)
 		}
 		from := getSockaddr(&u.rr.names[u.pendIdx])
 		for k < len(msgs) && u.pendOff < total {
@@ -306,6 +317,7 @@ func (u *UDP) fill(msgs []netio.Message) int {
 			u.coal[slot] = b
 			oob := u.wr.oob[slot]
 			l := putGSO(oob, uint16(size))
+			u.gsoSends.Add(1)
 			u.wr.set(slot, b, nil, m.Remote, l)
 		}
 		slot, i = slot+1, j
