@@ -67,13 +67,13 @@ type UDP struct {
 	// pending GRO segments not yet handed out: datagram index and offset
 	pendIdx, pendOff, pendN int
 
-	wmu   sync.Mutex // serializes Send; guards the send state below
-	wr    *ring
-	wfrom int
-	wn    int
-	werr  syscall.Errno
-	sendF func(fd uintptr) bool
-	coal  [][]byte // GSO coalescing buffers, one per ring slot
+	wmu          sync.Mutex // serializes Send; guards the send state below
+	wr           *ring
+	wfrom        int
+	wn           int
+	werr         syscall.Errno
+	sendF        func(fd uintptr) bool
+	coal         [][]byte      // GSO coalescing buffers, one per ring slot
 	gsoSends     atomic.Uint64 // super-datagrams sent with UDP_SEGMENT
 	groCoalesced atomic.Uint64 // coalesced datagrams received and split
 	// gsoBroken is set when the kernel refused a GSO send; Send then turns
