@@ -22,11 +22,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
+	"sort"
 	"sync"
 	"time"
 
 	api "github.com/osrg/gobgp/v3/api"
+	gobgplog "github.com/osrg/gobgp/v3/pkg/log"
 	"github.com/osrg/gobgp/v3/pkg/server"
 )
 
@@ -140,6 +143,11 @@ func (s *Speaker) Start(ctx context.Context) error {
 	for _, a := range s.cfg.ListenAddresses {
 		global.ListenAddresses = append(global.ListenAddresses, a.String())
 	}
+	if len(global.ListenAddresses) == 0 && s.cfg.ListenPort >= 0 && !ipv6Available() {
+		// GoBGP's default is 0.0.0.0 and ::, and a failing :: listener
+		// fails the whole start on hosts with IPv6 disabled.
+		global.ListenAddresses = []string{"0.0.0.0"}
+	}
 	if err := srv.StartBgp(ctx, &api.StartBgpRequest{Global: global}); err != nil {
 		srv.Stop()
 		return fmt.Errorf("bgp: start: %w", err)
@@ -178,6 +186,16 @@ func (s *Speaker) Close() error {
 	srv.Stop()
 	s.rib.reset()
 	return nil
+}
+
+// ipv6Available reports whether a TCP listener on :: can be opened.
+func ipv6Available() bool {
+	l, err := net.Listen("tcp6", "[::]:0")
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
 }
 
 func (s *Speaker) server() (*server.BgpServer, error) {
@@ -341,4 +359,54 @@ func (s *Speaker) event(ev *api.WatchEventResponse) {
 	if te := ev.GetTable(); te != nil {
 		s.rib.update(te.Paths)
 	}
+}
+
+// slogAdapter feeds GoBGP's logger interface into slog, so GoBGP's messages
+// land in the daemon's log with the same handler and level.
+type slogAdapter struct {
+	l *slog.Logger
+}
+
+var _ gobgplog.Logger = slogAdapter{}
+
+func (a slogAdapter) emit(level slog.Level, msg string, fields gobgplog.Fields) {
+	ctx := context.Background()
+	if !a.l.Enabled(ctx, level) {
+		return
+	}
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	attrs := make([]slog.Attr, 0, len(keys))
+	for _, k := range keys {
+		attrs = append(attrs, slog.Any(k, fields[k]))
+	}
+	a.l.LogAttrs(ctx, level, "gobgp: "+msg, attrs...)
+}
+
+// Panic logs at error level. GoBGP calls it for states it cannot handle; the
+// daemon keeps running rather than dying with the whole gateway.
+func (a slogAdapter) Panic(msg string, f gobgplog.Fields) { a.emit(slog.LevelError, msg, f) }
+
+// Fatal logs at error level; see Panic. GoBGP uses it only for its gRPC
+// listener (which we never start) and an impossible message type.
+func (a slogAdapter) Fatal(msg string, f gobgplog.Fields) { a.emit(slog.LevelError, msg, f) }
+
+func (a slogAdapter) Error(msg string, f gobgplog.Fields) { a.emit(slog.LevelError, msg, f) }
+func (a slogAdapter) Warn(msg string, f gobgplog.Fields)  { a.emit(slog.LevelWarn, msg, f) }
+func (a slogAdapter) Info(msg string, f gobgplog.Fields)  { a.emit(slog.LevelInfo, msg, f) }
+func (a slogAdapter) Debug(msg string, f gobgplog.Fields) { a.emit(slog.LevelDebug, msg, f) }
+
+// SetLevel is ignored: the slog handler decides.
+func (a slogAdapter) SetLevel(gobgplog.LogLevel) {}
+
+// GetLevel reports the most verbose level the handler accepts, which GoBGP
+// consults before building expensive debug output.
+func (a slogAdapter) GetLevel() gobgplog.LogLevel {
+	if a.l.Enabled(context.Background(), slog.LevelDebug) {
+		return gobgplog.DebugLevel
+	}
+	return gobgplog.InfoLevel
 }

@@ -49,6 +49,20 @@ func (s SessionState) String() string {
 	return fmt.Sprintf("SessionState(%d)", uint8(s))
 }
 
+// MarshalText makes the state read as its name in JSON and YAML status output.
+func (s SessionState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText parses a name produced by MarshalText.
+func (s *SessionState) UnmarshalText(b []byte) error {
+	for c := StateUnknown; c <= StateEstablished; c++ {
+		if c.String() == string(b) {
+			*s = c
+			return nil
+		}
+	}
+	return fmt.Errorf("bgp: unknown session state %q", b)
+}
+
 // NeighborState is a snapshot of one neighbor for status output and metrics.
 type NeighborState struct {
 	// Address is the neighbor's address as configured.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -139,7 +140,24 @@ func testConfig(f *fakeTarget) Config {
 	}
 }
 
+// checkGoroutines fails the test if goroutines started during it (Run and
+// its socket reader) are still alive a moment after the cleanups ran.
+func checkGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		deadline := time.Now().Add(2 * time.Second)
+		for runtime.NumGoroutine() > before {
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<16)
+				t.Fatalf("%d goroutines leaked:\n%s", runtime.NumGoroutine()-before, buf[:runtime.Stack(buf, true)])
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+}
+
 func TestRunUpDownUp(t *testing.T) {
+	checkGoroutines(t) // registered first, so it runs after Run's cleanup
 	f := &fakeTarget{}
 	c, changes := runChecker(t, testConfig(f))
 	expectChange(t, changes, true, time.Second)
@@ -187,6 +205,7 @@ func TestRunIgnoresForeignPayload(t *testing.T) {
 }
 
 func TestRunSocketFailures(t *testing.T) {
+	checkGoroutines(t)
 	// The source address does not exist yet: every probe fails.
 	f := &fakeTarget{dialErr: errors.New("bind: cannot assign requested address")}
 	c, changes := runChecker(t, testConfig(f))

@@ -32,6 +32,9 @@ func (s State) String() string {
 	return fmt.Sprintf("State(%d)", uint8(s))
 }
 
+// MarshalText makes the state read as its name in JSON and YAML output.
+func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
 // Stats are the prober's counters, for status output and metrics.
 type Stats struct {
 	// State is the current verdict.
