@@ -11,7 +11,9 @@ type OpKind uint8
 
 // Recorded operation kinds.
 const (
+	// OpAdd is a RouteAdd.
 	OpAdd OpKind = iota + 1
+	// OpDel is a RouteDel.
 	OpDel
 )
 
@@ -28,7 +30,9 @@ func (k OpKind) String() string {
 
 // Op is one change a Fake received.
 type Op struct {
-	Kind  OpKind
+	// Kind says whether the route was added or deleted.
+	Kind OpKind
+	// Route is the route as passed to the Netlink method.
 	Route Route
 }
 
