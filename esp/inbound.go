@@ -11,6 +11,7 @@ import (
 // datagrams, demultiplex IKE and keepalives (UDP only), find the SA by SPI
 // and pre-check the replay window before spending CPU on the ICV.
 func (e *Engine) receive(bind Bind, udp bool) {
+	var fails int
 	for {
 		b, ok := e.getBatch(e.inPool)
 		if !ok {
@@ -25,8 +26,11 @@ func (e *Engine) receive(bind Bind, udp bool) {
 			if e.closing.Load() || errors.Is(err, os.ErrClosed) || errors.Is(err, errClosed) {
 				return
 			}
+			fails++
+			backoff(fails)
 			continue
 		}
+		fails = 0
 		b.n, b.now = n, e.now().UnixNano()
 		if e.classifyBatch(b, udp) == 0 {
 			e.inPool <- b

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"time"
 )
 
 // packet is one slot of a batch. The buffer it describes is batch.bufs[i].
@@ -100,6 +101,7 @@ func (e *Engine) cryptoWorker() {
 // readTUN is the outbound first stage: read a batch, route each packet and
 // assign its sequence number, in TUN order.
 func (e *Engine) readTUN() {
+	var fails int
 	for {
 		b, ok := e.getBatch(e.outPool)
 		if !ok {
@@ -115,8 +117,11 @@ func (e *Engine) readTUN() {
 				return
 			}
 			e.drop(DropMalformed, nil, nil) // e.g. an unsplittable GSO packet
+			fails++
+			backoff(fails)
 			continue
 		}
+		fails = 0
 		b.n, b.now = n, e.now().UnixNano()
 		live := e.routeBatch(b)
 		if live == 0 {
@@ -279,6 +284,14 @@ func (e *Engine) sendBatch(b *batch) {
 	}
 	clear(b.msgs[:len(udp)]) // drop references to tunnels' addresses
 	b.raw = raw[:0]
+}
+
+// backoff sleeps after repeated I/O errors so a persistently failing
+// device cannot spin a core; single errors cost nothing.
+func backoff(fails int) {
+	if fails > 3 {
+		time.Sleep(time.Duration(min(fails, 100)) * time.Millisecond)
+	}
 }
 
 // addrs returns the inner packet's source and destination.
