@@ -68,6 +68,9 @@ type Neighbor struct {
 	Address netip.Addr
 	// PeerASN is the peer's AS number; required.
 	PeerASN uint32
+	// LocalASN overrides Config.ASN towards this neighbor (SPEC §1: the
+	// local ASN is a per-connection setting); 0 means Config.ASN.
+	LocalASN uint32
 	// LocalAddress is the source of the TCP connection (our tunnel
 	// address); invalid means the kernel chooses.
 	LocalAddress netip.Addr
@@ -257,7 +260,7 @@ func (s *Speaker) peer(n Neighbor) (*api.Peer, error) {
 		family.Afi = api.Family_AFI_IP6
 	}
 	p := &api.Peer{
-		Conf: &api.PeerConf{NeighborAddress: n.Address.String(), PeerAsn: n.PeerASN},
+		Conf: &api.PeerConf{NeighborAddress: n.Address.String(), PeerAsn: n.PeerASN, LocalAsn: n.LocalASN},
 		Timers: &api.Timers{Config: &api.TimersConfig{
 			HoldTime:          uint64(hold / time.Second),
 			KeepaliveInterval: uint64(keep / time.Second),

@@ -97,10 +97,11 @@ func TestTwoSpeakersLoopback(t *testing.T) {
 		t.Cleanup(func() { s.Close() })
 	}
 	// A dials (connect-retry 1 s: first attempt after 1–2 s), B waits.
-	if err := a.AddNeighbor(ctx, Neighbor{Address: bAddr, PeerASN: 45104, LocalAddress: aAddr, Port: bPort, ConnectRetry: time.Second}); err != nil {
+	// B speaks as AS 64512 to A (a per-connection local ASN), not 45104.
+	if err := a.AddNeighbor(ctx, Neighbor{Address: bAddr, PeerASN: 64512, LocalAddress: aAddr, Port: bPort, ConnectRetry: time.Second}); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.AddNeighbor(ctx, Neighbor{Address: aAddr, PeerASN: 65001, LocalAddress: bAddr, Port: aPort, Passive: true}); err != nil {
+	if err := b.AddNeighbor(ctx, Neighbor{Address: aAddr, PeerASN: 65001, LocalASN: 64512, LocalAddress: bAddr, Port: aPort, Passive: true}); err != nil {
 		t.Fatal(err)
 	}
 	lanA := netip.MustParsePrefix("10.1.0.0/24")
@@ -215,8 +216,37 @@ func TestConfigValidation(t *testing.T) {
 	}
 }
 
+// TestStartFailsOnMissingAddress pins the lab's pitfall: a listener on an
+// address the host does not have fails Start (so the daemon must listen on
+// the wildcard or add the tunnel address first).
+func TestStartFailsOnMissingAddress(t *testing.T) {
+	s, err := New(Config{ASN: 45104, RouterID: netip.MustParseAddr("10.0.0.1"), ListenPort: freePort(t, "127.0.0.1"),
+		ListenAddresses: []netip.Addr{netip.MustParseAddr("192.0.2.123")}, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err == nil {
+		s.Close()
+		t.Fatal("Start listened on an address the host does not have")
+	}
+	if err := s.AddNeighbor(context.Background(), Neighbor{Address: netip.MustParseAddr("127.0.0.9"), PeerASN: 1}); err != ErrNotStarted {
+		t.Fatalf("AddNeighbor after failed Start: %v", err)
+	}
+}
+
 func TestSessionStateString(t *testing.T) {
 	if StateEstablished.String() != "Established" || StateOpenConfirm.String() != "OpenConfirm" || SessionState(42).String() != "SessionState(42)" {
 		t.Fatal("SessionState.String")
+	}
+	for s := StateUnknown; s <= StateEstablished; s++ {
+		b, _ := s.MarshalText()
+		var back SessionState
+		if err := back.UnmarshalText(b); err != nil || back != s {
+			t.Fatalf("round trip of %v: %v %v", s, back, err)
+		}
+	}
+	var x SessionState
+	if x.UnmarshalText([]byte("Bogus")) == nil {
+		t.Fatal("UnmarshalText accepted Bogus")
 	}
 }
