@@ -164,7 +164,14 @@ func (b *Bed) allocate() error {
 			}
 			return err
 		}
-		if nsExists(id + "-" + Client) {
+		if stale := func() bool {
+			for _, r := range []string{Client, GwA, GwB, Server, NATBox} {
+				if nsExists(id + "-" + r) {
+					return true
+				}
+			}
+			return false
+		}(); stale {
 			_ = os.Remove(dir) // a stale bed without state dir: leave it to clean-lab
 			continue
 		}
@@ -185,6 +192,10 @@ func (b *Bed) Options() Options { return b.opt }
 
 // NS returns the real network namespace name of a role ("ig<id>-<role>").
 func (b *Bed) NS(role string) string { return b.id + "-" + role }
+
+// NSPath is the bind-mount path of role's namespace (/run/netns/<name>),
+// for netns.GetFromPath / netlink.NewHandleAt and setns(2).
+func (b *Bed) NSPath(role string) string { return filepath.Join("/run/netns", b.NS(role)) }
 
 // Roles lists the roles (namespaces) of this bed.
 func (b *Bed) Roles() []string { return append([]string(nil), b.roles...) }

@@ -172,7 +172,7 @@ func (b *Bed) Do(role string, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // no Unlock: the thread dies with this goroutine
-		f, err := os.Open(filepath.Join("/run/netns", b.NS(role)))
+		f, err := os.Open(b.NSPath(role))
 		if err != nil {
 			errc <- fmt.Errorf("lab: do in %s: %w", role, err)
 			return
