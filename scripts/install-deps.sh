@@ -3,7 +3,7 @@
 # fresh Debian 12 machine (run as root). Idempotent: it only calls apt-get when
 # a package is missing, and `go mod download` is a no-op once the cache is warm.
 set -eu
-PKGS="strongswan-swanctl charon-systemd libcharon-extra-plugins libstrongswan-extra-plugins
+PKGS="strongswan-swanctl charon-systemd libcharon-extra-plugins libstrongswan-extra-plugins libstrongswan-standard-plugins
       iperf3 iputils-ping nftables tcpdump iproute2 wireguard-tools python3 bird2"
 missing=""
 for p in $PKGS; do

@@ -32,6 +32,12 @@ var (
 func binaries(t *testing.T) (gwd, cli string) {
 	t.Helper()
 	buildOnce.Do(func() {
+		// IPSECGW_BIN_DIR: use prebuilt binaries (e.g. built from a clean
+		// worktree while the tree is being edited).
+		if dir := os.Getenv("IPSECGW_BIN_DIR"); dir != "" {
+			gwdBin, cliBin = filepath.Join(dir, "ipsecgwd"), filepath.Join(dir, "ipsecgw")
+			return
+		}
 		dir, err := os.MkdirTemp("", "ipsecgw-e2e-bin")
 		if err != nil {
 			buildError = err
