@@ -131,3 +131,55 @@ func FuzzReassembly(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseMessageV1(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := ParseMessageV1(b)
+		if err != nil {
+			if _, ok := err.(*NotifyErrorV1); !ok {
+				t.Fatalf("untyped error %v", err)
+			}
+			return
+		}
+		out, err := m.Marshal()
+		if err != nil {
+			t.Fatalf("re-marshal: %v", err)
+		}
+		m2, err := ParseMessageV1(out)
+		if err != nil {
+			t.Fatalf("re-parse: %v", err)
+		}
+		if out2, err := m2.Marshal(); err != nil || !bytes.Equal(out, out2) {
+			t.Fatalf("unstable encoding (%v)", err)
+		}
+	})
+}
+
+func FuzzParsePayloadsV1(f *testing.F) {
+	f.Fuzz(func(t *testing.T, first uint8, b []byte) {
+		ps, err := ParsePayloadsV1(PayloadType(first), b)
+		if err != nil {
+			if _, ok := err.(*NotifyErrorV1); !ok {
+				t.Fatalf("untyped error %v", err)
+			}
+			return
+		}
+		for _, p := range ps {
+			if id, ok := p.(*IDV1); ok {
+				id.Prefix()
+				id.Selector()
+			}
+		}
+		first2, out, err := MarshalPayloadsV1(ps)
+		if err != nil {
+			t.Fatalf("re-marshal: %v", err)
+		}
+		ps2, err := ParsePayloadsV1(first2, out)
+		if err != nil {
+			t.Fatalf("re-parse: %v", err)
+		}
+		if _, out2, err := MarshalPayloadsV1(ps2); err != nil || !bytes.Equal(out, out2) {
+			t.Fatalf("unstable encoding (%v)", err)
+		}
+	})
+}

@@ -29,7 +29,7 @@ func (f Flags) String() string {
 	for _, x := range []struct {
 		f Flags
 		n string
-	}{{FlagInitiator, "I"}, {FlagVersion, "V"}, {FlagResponse, "R"}} {
+	}{{FlagV1Encryption, "E"}, {FlagV1Commit, "C"}, {FlagV1AuthOnly, "A"}, {FlagInitiator, "I"}, {FlagVersion, "V"}, {FlagResponse, "R"}} {
 		if f&x.f != 0 {
 			if s != "" {
 				s += "|"

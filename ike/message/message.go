@@ -295,6 +295,8 @@ func Summary(ps []Payload) string {
 		switch x := p.(type) {
 		case *Notify:
 			s += "(" + x.NotifyType.String() + ")"
+		case *NotifyV1:
+			s += "(" + x.NotifyType.String() + ")"
 		case *Encrypted:
 			s += "{" + x.NextPayload.String() + "…}"
 		case *EncryptedFragment:
