@@ -26,8 +26,6 @@ const (
 	USE_ASSIGNED_HoA             NotifyType = 42 // RFC 5026
 	TEMPORARY_FAILURE            NotifyType = 43
 	CHILD_SA_NOT_FOUND           NotifyType = 44
-	INVALID_GROUP_ID             NotifyType = 45 // IANA registry (group key management)
-	AUTHORIZATION_FAILED         NotifyType = 46 // IANA registry (group key management)
 )
 
 // Status notifications (RFC 7296 §3.10.1 and the IANA registry).
@@ -89,8 +87,6 @@ var notifyNames = map[NotifyType]string{
 	USE_ASSIGNED_HoA:                    "USE_ASSIGNED_HoA",
 	TEMPORARY_FAILURE:                   "TEMPORARY_FAILURE",
 	CHILD_SA_NOT_FOUND:                  "CHILD_SA_NOT_FOUND",
-	INVALID_GROUP_ID:                    "INVALID_GROUP_ID",
-	AUTHORIZATION_FAILED:                "AUTHORIZATION_FAILED",
 	INITIAL_CONTACT:                     "INITIAL_CONTACT",
 	SET_WINDOW_SIZE:                     "SET_WINDOW_SIZE",
 	ADDITIONAL_TS_POSSIBLE:              "ADDITIONAL_TS_POSSIBLE",
