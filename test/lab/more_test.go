@@ -224,6 +224,15 @@ func TestDoIperf(t *testing.T) {
 	if r.BitsPerSecond < 1e6 {
 		t.Errorf("throughput %v", r)
 	}
+	u, err := b.IperfUDP(Client, ServerIP, time.Second, 20e6, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("UDP 20 Mbit/s: received %.1f Mbit/s, lost %.2f%% of %d, jitter %.3f ms",
+		u.BitsPerSecond/1e6, u.LostPercent, u.Packets, u.JitterMs)
+	if u.Packets < 1000 || u.LostPercent > 50 {
+		t.Errorf("UDP result %+v", u)
+	}
 }
 
 // TestRouteBased runs 0.0.0.0/0 selectors with the fwmark trick: table 220

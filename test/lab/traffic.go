@@ -77,6 +77,11 @@ type Result struct {
 	Bytes                uint64 // received
 	Seconds              float64
 	SenderCPU, ServerCPU float64 // host total CPU percent at each end
+
+	// UDP only (IperfUDP).
+	LostPercent float64
+	JitterMs    float64
+	Packets     int
 }
 
 // String renders the result in Mbit/s.
@@ -124,7 +129,7 @@ func (b *Bed) Iperf(client, serverIP string, dur time.Duration, streams int) (Re
 			} `json:"cpu_utilization_percent"`
 		} `json:"end"`
 	}
-	if jerr := json.Unmarshal([]byte(out), &j); jerr != nil {
+	if jerr := json.Unmarshal(jsonPart(out), &j); jerr != nil {
 		if err != nil {
 			return Result{}, fmt.Errorf("lab: iperf3: %w", err)
 		}
@@ -146,6 +151,74 @@ func (b *Bed) Iperf(client, serverIP string, dur time.Duration, streams int) (Re
 		SenderCPU:         e.CPU.HostTotal,
 		ServerCPU:         e.CPU.RemoteTotal,
 	}, nil
+}
+
+// IperfUDP runs an iperf3 UDP test at rate bits/s with len-byte datagrams
+// (1400 when 0: the size the lab's anchors use) and reports throughput,
+// loss and jitter as the server saw them.
+func (b *Bed) IperfUDP(client, serverIP string, dur time.Duration, rate int64, length int) (Result, error) {
+	srole, err := b.roleOf(serverIP)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := b.iperfServer(srole); err != nil {
+		return Result{}, err
+	}
+	if length <= 0 {
+		length = 1400
+	}
+	secs := max(int(dur/time.Second), 1)
+	out, err := b.ExecTimeout(client, time.Duration(secs)*time.Second+30*time.Second,
+		"iperf3", "-c", serverIP, "-p", IperfPort, "-u", "-b", fmt.Sprint(rate), "-l", fmt.Sprint(length),
+		"-t", fmt.Sprint(secs), "-J", "--connect-timeout", "5000")
+	var j struct {
+		Error string `json:"error"`
+		End   struct {
+			Sum struct {
+				Seconds       float64 `json:"seconds"`
+				Bytes         uint64  `json:"bytes"`
+				BitsPerSecond float64 `json:"bits_per_second"`
+				JitterMs      float64 `json:"jitter_ms"`
+				LostPercent   float64 `json:"lost_percent"`
+				Packets       int     `json:"packets"`
+			} `json:"sum"`
+			SumReceived *struct {
+				Seconds       float64 `json:"seconds"`
+				Bytes         uint64  `json:"bytes"`
+				BitsPerSecond float64 `json:"bits_per_second"`
+			} `json:"sum_received"`
+		} `json:"end"`
+	}
+	if jerr := json.Unmarshal(jsonPart(out), &j); jerr != nil {
+		if err != nil {
+			return Result{}, fmt.Errorf("lab: iperf3 -u: %w", err)
+		}
+		return Result{}, fmt.Errorf("lab: iperf3 -u output: %w", jerr)
+	}
+	if j.Error != "" {
+		return Result{}, fmt.Errorf("lab: iperf3 -u %s -> %s: %s", client, serverIP, j.Error)
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("lab: iperf3 -u: %w", err)
+	}
+	s := j.End.Sum
+	r := Result{
+		BitsPerSecond: s.BitsPerSecond * (1 - s.LostPercent/100), SentBitsPerSecond: s.BitsPerSecond,
+		Bytes: s.Bytes, Seconds: s.Seconds, LostPercent: s.LostPercent, JitterMs: s.JitterMs, Packets: s.Packets,
+	}
+	if sr := j.End.SumReceived; sr != nil && sr.BitsPerSecond > 0 {
+		r.BitsPerSecond, r.Bytes = sr.BitsPerSecond, sr.Bytes
+	}
+	return r, nil
+}
+
+// jsonPart cuts iperf3's warnings (on stderr, merged by Exec) off its -J
+// output.
+func jsonPart(out string) []byte {
+	if i := strings.Index(out, "{\n"); i >= 0 {
+		out = out[i:]
+	}
+	return []byte(out)
 }
 
 // iperfServer starts "iperf3 -s" in role once and waits until it listens.
