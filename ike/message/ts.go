@@ -134,8 +134,11 @@ func parseTS(t PayloadType, body []byte) (*TS, error) {
 }
 
 // SelectorFromPrefix returns the selector covering prefix p with any
-// protocol and any port.
+// protocol and any port (the zero Selector for an invalid prefix).
 func SelectorFromPrefix(p netip.Prefix) Selector {
+	if !p.IsValid() {
+		return Selector{}
+	}
 	p = p.Masked()
 	s := Selector{Type: TSIPv4AddrRange, EndPort: 0xffff, StartAddr: p.Addr()}
 	if p.Addr().Is6() {

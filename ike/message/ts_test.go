@@ -63,6 +63,9 @@ func TestSelectorFromPrefix(t *testing.T) {
 	if s6.Type != TSIPv6AddrRange || s6.EndAddr != netip.MustParseAddr("2001:db8:0:ffff:ffff:ffff:ffff:ffff") {
 		t.Errorf("%+v", s6)
 	}
+	if s := SelectorFromPrefix(netip.Prefix{}); s.IsIP() {
+		t.Errorf("invalid prefix gave %+v", s)
+	}
 	if s := SelectorFromPrefix(netip.MustParsePrefix("0.0.0.0/0")); s.EndAddr != netip.MustParseAddr("255.255.255.255") {
 		t.Errorf("%+v", s)
 	}

@@ -123,8 +123,12 @@ func parseIDV1(body []byte) (*IDV1, error) {
 
 // NewIDV1Prefix returns the phase 2 identity for a subnet: ID_IPV4_ADDR /
 // ID_IPV6_ADDR for a single host, ID_IPV*_ADDR_SUBNET otherwise (what
-// strongSwan sends for its traffic selectors).
+// strongSwan sends for its traffic selectors). An invalid prefix gives an
+// ID that fails to marshal.
 func NewIDV1Prefix(p netip.Prefix) *IDV1 {
+	if !p.IsValid() {
+		return &IDV1{IDType: IDIPv4Addr}
+	}
 	p = p.Masked()
 	a := p.Addr()
 	if p.IsSingleIP() {
