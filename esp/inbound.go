@@ -176,7 +176,11 @@ func (e *Engine) deliverBatch(b *batch) {
 			e.drop(DropSelector, t, &sa.saState)
 			continue
 		}
-		e.followPeer(t, p)
+		// Follow a moved peer only on its newest packet, so a straggler
+		// from the old address cannot move the tunnel back.
+		if p.seq == sa.top.Load() {
+			e.followPeer(t, p)
+		}
 		cfg := t.config()
 		if cfg.ClampMSS {
 			if out := t.out.Load(); out != nil {
