@@ -108,7 +108,14 @@ protocol bgp cloud {
 	run(t, "ip", "netns", "exec", nsBird, "bird", "-c", conf, "-s", b.ctl, "-P", pid)
 	t.Cleanup(func() {
 		if p, err := os.ReadFile(pid); err == nil {
-			exec.Command("kill", "-TERM", strings.TrimSpace(string(p))).Run()
+			// Wait for BIRD to exit: it writes its log and removes its
+			// files on the way out, racing the TempDir removal.
+			p := strings.TrimSpace(string(p))
+			exec.Command("kill", "-TERM", p).Run()
+			for i := 0; i < 50 && exec.Command("kill", "-0", p).Run() == nil; i++ {
+				time.Sleep(50 * time.Millisecond)
+			}
+			exec.Command("kill", "-KILL", p).Run()
 		}
 		if t.Failed() {
 			if l, err := os.ReadFile(filepath.Join(dir, "bird.log")); err == nil {
