@@ -210,7 +210,6 @@ func (g *Gateway) handleIKE(ev v2.Event) {
 			return
 		}
 		c.ikeUp, c.connecting = true, false
-		c.backoff = 0
 		if ev.Rekeyed {
 			g.metrics.rekey(c.id, "ike")
 		}
@@ -301,6 +300,7 @@ func (g *Gateway) childUp(ev v2.ChildUp) {
 	c.children[ev.InSPI] = &child{in: ev.InSPI, out: ev.OutSPI, suite: ev.Suite,
 		localTS: slices.Clone(ev.LocalTS), remoteTS: slices.Clone(ev.RemoteTS), installed: g.now(), encap: ev.Encap}
 	c.connecting = false
+	c.backoff = 0 // success: the next failure starts the backoff afresh
 	if ev.Rekeyed {
 		g.metrics.rekey(c.id, "child")
 	}

@@ -133,25 +133,38 @@ func TestFQDNBehindNAT(t *testing.T) {
 }
 
 // TestMultipleSubnets: two local and two remote subnets in one IKEv2
-// CHILD_SA; traffic between the first of each.
+// CHILD_SA; traffic crosses for both pairs. (strongSwan's kernel-libipsec
+// installs a policy only for local subnets it has an address in, so each
+// gateway gets one in its second subnet.)
 func TestMultipleSubnets(t *testing.T) {
 	needRoot(t)
 	t.Parallel()
 	b := lab.New(t, lab.Options{Charon: []string{}})
+	for _, cmd := range [][]string{
+		{lab.GwA, "ip", "addr", "add", "10.1.5.1/24", "dev", "lan"},
+		{lab.GwB, "ip", "addr", "add", "10.2.5.1/24", "dev", "lan"},
+	} {
+		if out, err := b.Exec(cmd[0], cmd[1:]...); err != nil {
+			t.Fatalf("%v: %v %s", cmd, err, out)
+		}
+	}
 	sw := onPrem(t, b, func(s *lab.SwanConn) {
-		s.LocalTS = []string{"10.1.0.0/25", "10.1.0.128/25"}
-		s.RemoteTS = []string{"10.2.0.0/25", "10.2.0.128/25"}
+		s.LocalTS = []string{"10.1.0.0/24", "10.1.5.0/24"}
+		s.RemoteTS = []string{"10.2.0.0/24", "10.2.5.0/24"}
 	})
 	g := startGateway(t, b, lab.GwB, lab.GwBWanIP)
 	c := defaultConn("multi")
-	c.Local = []string{"10.2.0.0/25", "10.2.0.128/25"}
-	c.Remote = []string{"10.1.0.0/25", "10.1.0.128/25"}
+	c.Local = []string{"10.2.0.0/24", "10.2.5.0/24"}
+	c.Remote = []string{"10.1.0.0/24", "10.1.5.0/24"}
 	g.apply(yamlOf(c))
 	g.waitState("multi", api.StateEstablished, 30*time.Second)
 	st := checkTraffic(t, b, g, "multi", sw)
 	ch := installedChild(st)
 	if len(ch.LocalTS) != 2 || len(ch.RemoteTS) != 2 {
 		t.Fatalf("want 2+2 traffic selectors, got %v / %v", ch.LocalTS, ch.RemoteTS)
+	}
+	if out, err := b.Exec(lab.GwA, "ping", "-n", "-q", "-c", "3", "-i", "0.2", "-W", "2", "-I", "10.1.5.1", "10.2.5.1"); err != nil {
+		t.Fatalf("ping between the second subnets: %v\n%s", err, out)
 	}
 }
 
