@@ -183,3 +183,24 @@ func FuzzParsePayloadsV1(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReassemblyV1 drives IKEv1 fragment reassembly with fuzzer-chosen
+// IDs, numbers and LAST flags.
+func FuzzReassemblyV1(f *testing.F) {
+	f.Fuzz(func(t *testing.T, script []byte) {
+		r := ReassemblyV1{MaxBytes: 512}
+		for len(script) >= 3 {
+			fr := &FragmentV1{ID: uint16(script[0] % 4), Number: script[1] % 12, Last: script[2]&0x80 != 0}
+			n := int(script[2] & 0x3f)
+			script = script[3:]
+			fr.Data = script[:min(n, len(script))]
+			script = script[len(fr.Data):]
+			done, err := r.Add(fr)
+			if err == nil && done {
+				if b, err := r.Message(); err != nil || len(b) > 512 {
+					t.Fatalf("message %d bytes, %v", len(b), err)
+				}
+			}
+		}
+	})
+}

@@ -310,3 +310,68 @@ func TestV1Rejects(t *testing.T) {
 		t.Error("short message accepted")
 	}
 }
+
+func TestFragmentsV1(t *testing.T) {
+	orig := readHex(t, "strongswan_v1_qm1.hex") // 316 bytes, encrypted
+	om, _ := ParseMessageV1(orig)
+	frags, err := FragmentMessageV1(orig, om.Header, 7, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(frags) != 5 { // 64 bytes of data per 100-byte fragment
+		t.Fatalf("%d fragments", len(frags))
+	}
+	var r ReassemblyV1
+	for k, i := range []int{4, 0, 2, 2, 1, 3} {
+		if len(frags[i]) > 100 {
+			t.Errorf("fragment %d is %d bytes", i+1, len(frags[i]))
+		}
+		m, err := ParseMessageV1(frags[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Flags&FlagV1Encryption != 0 || m.MessageID != om.MessageID || m.Exchange != ExchangeQuickMode || len(m.Payloads) != 1 {
+			t.Fatalf("fragment header %s", m)
+		}
+		f := m.Payloads[0].(*FragmentV1)
+		if f.ID != 7 || int(f.Number) != i+1 || f.Last != (i == 4) {
+			t.Fatalf("%+v", f)
+		}
+		done, err := r.Add(f)
+		if err != nil || done != (k == 5) {
+			t.Fatalf("step %d: done %v err %v", k, done, err)
+		}
+	}
+	b, err := r.Message()
+	if err != nil || !bytes.Equal(b, orig) {
+		t.Fatalf("reassembled %d bytes, %v", len(b), err)
+	}
+
+	// Rules: a fragment beyond LAST, an older ID, number 0, size cap.
+	var r2 ReassemblyV1
+	r2.Add(&FragmentV1{ID: 5, Number: 2, Last: true, Data: []byte("b")})
+	if _, err := r2.Add(&FragmentV1{ID: 5, Number: 3, Data: []byte("c")}); err == nil {
+		t.Error("fragment beyond LAST accepted")
+	}
+	if _, err := r2.Add(&FragmentV1{ID: 4, Number: 1, Data: []byte("a")}); err == nil {
+		t.Error("older fragment ID accepted")
+	}
+	if _, err := r2.Message(); err == nil {
+		t.Error("incomplete reassembly returned a message")
+	}
+	if _, err := r2.Add(&FragmentV1{ID: 5, Number: 0}); err == nil {
+		t.Error("fragment 0 accepted")
+	}
+	r2.Add(&FragmentV1{ID: 6, Number: 3, Data: []byte("x")}) // newer ID restarts
+	if _, err := r2.Add(&FragmentV1{ID: 6, Number: 1, Last: true}); err == nil {
+		t.Error("LAST below a held fragment accepted")
+	}
+	r3 := ReassemblyV1{MaxBytes: 3}
+	r3.Add(&FragmentV1{ID: 1, Number: 1, Data: []byte("ab")})
+	if _, err := r3.Add(&FragmentV1{ID: 1, Number: 2, Last: true, Data: []byte("cd")}); err == nil {
+		t.Error("size cap not enforced")
+	}
+	if _, err := FragmentMessageV1(orig, om.Header, 1, 36); err == nil {
+		t.Error("fragment size without room accepted")
+	}
+}
