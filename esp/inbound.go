@@ -172,7 +172,8 @@ func (e *Engine) deliverBatch(b *batch) {
 		}
 		pkt = pkt[:n]
 		src, dst, _ := addrs(pkt)
-		if !pol.allowsInbound(t.id, src, dst) {
+		cfg := t.config()
+		if !cfg.AnyInbound && !pol.allowsInbound(t.id, src, dst) {
 			e.drop(DropSelector, t, &sa.saState)
 			continue
 		}
@@ -181,7 +182,6 @@ func (e *Engine) deliverBatch(b *batch) {
 		if p.seq == sa.top.Load() {
 			e.followPeer(t, p)
 		}
-		cfg := t.config()
 		if cfg.ClampMSS {
 			if out := t.out.Load(); out != nil {
 				clampMSS(pkt, int(out.innerMTU.Load()))

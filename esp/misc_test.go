@@ -86,6 +86,37 @@ func TestPolicyLookup(t *testing.T) {
 	}
 }
 
+// TestAnyInbound: a route-based tunnel accepts any inner source.
+func TestAnyInbound(t *testing.T) {
+	bd := newBed(t, bedOpts{})
+	must(t, bd.b.e.UpsertTunnel(1, TunnelConfig{Remote: netip.AddrPortFrom(addrA, 0), AnyInbound: true}))
+	other := netip.MustParseAddr("172.16.0.1") // outside every policy of B
+	must(t, bd.a.e.SetPolicies([]Policy{{Local: netip.MustParsePrefix("0.0.0.0/0"), Remote: lanB, Tunnel: 1}}))
+	bd.pass(t, bd.a, bd.b, other, hostB, 3, 100, 0)
+	if d := bd.b.e.Stats().Drops[DropSelector]; d != 0 {
+		t.Fatalf("%d selector drops", d)
+	}
+}
+
+// TestRemoveOutboundAndTunnel: without an outbound SA traffic queues and
+// asks for one again; a removed tunnel takes its SAs along.
+func TestRemoveOutboundAndTunnel(t *testing.T) {
+	bd := newBed(t, bedOpts{})
+	bd.a.e.RemoveOutbound(1)
+	bd.a.tun.Inject(ipv4(hostA, hostB, 100, 1, false))
+	bd.a.waitEvent(t, Acquire, time.Second)
+	bd.a.e.RemoveTunnel(1)
+	st := bd.a.e.Stats()
+	if len(st.Tunnels) != 0 || len(st.SAs) != 0 {
+		t.Fatalf("tunnel or SAs left: %+v", st)
+	}
+	bd.a.tun.Inject(ipv4(hostA, hostB, 100, 2, false))
+	waitDrops(t, bd.a.e, DropNoSA, 1) // the policy still points at tunnel 1
+	if err := bd.a.e.SetOutbound(1, saCfg(t, bd.suite, 0x5000, false, Lifetime{})); err == nil {
+		t.Fatal("SA installed on a removed tunnel")
+	}
+}
+
 // TestCloseLeaksNoGoroutines: Close stops every goroutine the engine started.
 func TestCloseLeaksNoGoroutines(t *testing.T) {
 	before := runtime.NumGoroutine()

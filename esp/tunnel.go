@@ -33,6 +33,12 @@ type TunnelConfig struct {
 	ClampMSS bool
 	// QueueLimit bounds the acquire queue; 0 means 64 packets.
 	QueueLimit int
+	// AnyInbound skips the inbound selector check (RFC 4301 §5.2) for
+	// route-based tunnels whose SAs carry 0.0.0.0/0 ⇄ 0.0.0.0/0: their
+	// outbound policies come from routes, which say nothing about which
+	// sources the peer may send from. Otherwise a decrypted packet must
+	// match one of the tunnel's policies, mirrored.
+	AnyInbound bool
 }
 
 // keepaliveEvery is RFC 3948 §4's default NAT keepalive interval.
