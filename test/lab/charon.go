@@ -222,25 +222,29 @@ func (c *Charon) streamLocked(cmd, event string, in *vici.Message, timeout time.
 	if c.sess == nil {
 		return nil, fmt.Errorf("lab: %s charon: not running", c.role)
 	}
+	// govici closes the channel when the connection ends (charon died):
+	// a closed channel must end both loops.
 	for drained := false; !drained; {
 		select {
-		case <-c.events:
+		case _, ok := <-c.events:
+			drained = !ok
 		default:
 			drained = true
 		}
 	}
 	_, err := c.callLocked(cmd, in, timeout)
 	var out []*vici.Message
-	for {
+	for more := true; more; {
 		select {
-		case ev := <-c.events:
-			if ev.Name == event {
+		case ev, ok := <-c.events:
+			if !ok {
+				more = false
+			} else if ev.Name == event {
 				out = append(out, ev.Message)
 			}
-			continue
 		default:
+			more = false
 		}
-		break
 	}
 	return out, err
 }

@@ -3,6 +3,7 @@ package lab
 import (
 	"net"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -372,5 +373,38 @@ func TestIKERekey(t *testing.T) {
 	}
 	if err := b.Ping(Client, ServerIP, 2); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCharonDiesOnItsOwn kills charon behind the Charon's back: VICI calls
+// must fail promptly instead of hanging, and Restart must recover.
+func TestCharonDiesOnItsOwn(t *testing.T) {
+	b := New(t, Options{Charon: []string{GwA}})
+	a := b.Charon(GwA)
+	if err := a.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		_, err := a.ListSAs()
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("ListSAs on a dead charon succeeded")
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("ListSAs on a dead charon hangs")
+	}
+	if err := a.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.ListSAs(); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := b.Exec(GwA, "ip", "rule"); strings.Count(out, "lookup 220") != 1 {
+		t.Errorf("want one rule 220 after restart: %s", out)
 	}
 }
