@@ -8,15 +8,15 @@ import (
 // CP is the Configuration payload (RFC 7296 §3.15). A site-to-site gateway
 // rarely uses it, but peers may send CFG_REQUEST and it must parse.
 type CP struct {
-	CFGType    CFGType
-	Attributes []CPAttribute
+	CFGType    CFGType       // request, reply, set or ack
+	Attributes []CPAttribute // in wire order
 }
 
 // CPAttribute is a configuration attribute (RFC 7296 §3.15.1). An empty
 // Value in a CFG_REQUEST asks for any value.
 type CPAttribute struct {
-	Type  CFGAttrType
-	Value []byte
+	Type  CFGAttrType // attribute type (the R bit is dropped)
+	Value []byte      // value, empty to ask for one
 }
 
 // Type implements Payload.

@@ -33,4 +33,18 @@
 // Data aliasing the input and AAD = the bytes from the IKE header to the end of
 // the SK payload header; after verification and decryption,
 // ParsePayloads(sk.NextPayload, plaintext) yields the inner chain.
+//
+// Fragmented messages (RFC 7383): Message.MarshalFragments cuts the inner
+// chain over SKF messages no longer than a given size, each sealed on its
+// own; on receipt each *EncryptedFragment is verified and decrypted like SK
+// (AAD then also covers Fragment Number and Total Fragments) and its
+// plaintext handed to a Reassembly, which applies the §2.6 rules.
+//
+// IKEv1 (RFC 2408/2409, IPsec DOI RFC 2407) shares the header and the
+// Payload interface: ParseMessageV1 returns either the cleartext chain or,
+// with the E flag, the raw ciphertext (IKEv1 encrypts everything after the
+// header), to be decrypted by the phase 1/2 state machine and parsed with
+// ParsePayloadsV1, which tolerates the CBC padding. Errors are then
+// *NotifyErrorV1. FragmentMessageV1 and ReassemblyV1 implement the IKEv1
+// fragmentation strongSwan announces with VendorIDFragmentation.
 package message

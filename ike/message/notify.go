@@ -180,8 +180,8 @@ func (n *Notify) HashAlgorithms() []uint16 {
 // empty (SPI Size and Num of SPIs are zero; the SA is the one the message is
 // protected by). For AH/ESP it lists the sender's inbound SPIs.
 type Delete struct {
-	Protocol ProtocolID
-	SPIs     []uint32
+	Protocol ProtocolID // IKE, AH or ESP
+	SPIs     []uint32   // AH/ESP SPIs; empty for IKE
 }
 
 // Type implements Payload.

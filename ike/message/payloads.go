@@ -213,7 +213,7 @@ func parseID(t PayloadType, body []byte) (*ID, error) {
 
 // Auth is the Authentication payload (RFC 7296 §3.8).
 type Auth struct {
-	Method AuthMethod
+	Method AuthMethod // how Data was computed
 	// Data is the signature or shared-key MAC.
 	Data []byte
 }
@@ -248,7 +248,7 @@ const (
 
 // Nonce is the Nonce payload (RFC 7296 §3.9).
 type Nonce struct {
-	Data []byte
+	Data []byte // 16 to 256 random octets
 }
 
 // Type implements Payload.
@@ -274,7 +274,7 @@ func parseNonce(body []byte) (*Nonce, error) {
 
 // VendorID is the Vendor ID payload (RFC 7296 §3.12).
 type VendorID struct {
-	Data []byte
+	Data []byte // opaque vendor identifier, usually a hash
 }
 
 // Type implements Payload.

@@ -6,7 +6,7 @@ import "encoding/binary"
 // proposals. A request lists the acceptable proposals in preference order;
 // a response carries exactly one, with the Number of the accepted one.
 type SA struct {
-	Proposals []Proposal
+	Proposals []Proposal // in preference order
 }
 
 // Proposal is a proposal substructure (RFC 7296 §3.3.1).
@@ -42,10 +42,10 @@ type Transform struct {
 // Attribute is a data attribute (RFC 7296 §3.3.5). TV attributes (the AF bit
 // set) carry a 2-byte value; TLV attributes carry Value of any length.
 type Attribute struct {
-	Type AttributeType
+	Type AttributeType // attribute type without the AF bit
 	// TV selects the short form: Value must then be exactly 2 bytes.
 	TV    bool
-	Value []byte
+	Value []byte // attribute value
 }
 
 // Type implements Payload.

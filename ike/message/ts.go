@@ -18,7 +18,7 @@ type TS struct {
 // address-range types both addresses have the family of Type; selectors of
 // other types are kept in Raw so that a responder can narrow them away.
 type Selector struct {
-	Type TSType
+	Type TSType // TS_IPV4_ADDR_RANGE, TS_IPV6_ADDR_RANGE or other (Raw)
 	// IPProtocol is the IP protocol number, 0 for any.
 	IPProtocol uint8
 	// StartPort and EndPort delimit the port range; 0–65535 is any port,

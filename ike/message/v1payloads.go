@@ -9,7 +9,7 @@ import (
 // negotiated in the SA, not carried here, so the state machine checks the
 // length with KEDataLen once it knows the group.
 type KEV1 struct {
-	Data []byte
+	Data []byte // the public Diffie-Hellman value
 }
 
 // Type implements Payload.
@@ -31,8 +31,8 @@ func (k *KEV1) AppendBody(b []byte) ([]byte, error) {
 // (§3.16), NAT-D (RFC 3947 §3.2, the hash), CERT and CR (encoding octet
 // followed by the data, kept raw).
 type DataV1 struct {
-	PayloadType PayloadType
-	Data        []byte
+	PayloadType PayloadType // which of the opaque payloads this is
+	Data        []byte      // the payload body
 }
 
 // Type implements Payload.
@@ -59,11 +59,11 @@ func (d *DataV1) AppendBody(b []byte) ([]byte, error) {
 // IDV1 is the IKEv1 Identification payload with its IPsec DOI fields (RFC
 // 2407 §4.6.2). In phase 2 the IDs are the traffic selectors (subnets).
 type IDV1 struct {
-	IDType IDType
+	IDType IDType // how Data is encoded
 	// Protocol and Port restrict a phase 2 ID (0 = any). In phase 1 they
 	// are 0, or UDP/500 (RFC 2407 §4.6.2).
-	Protocol uint8
-	Port     uint16
+	Protocol uint8  // IP protocol, 0 for any
+	Port     uint16 // port, 0 for any
 	// Data is the identity; for subnets the address then the mask, for
 	// ranges the start then the end address.
 	Data []byte
@@ -228,11 +228,11 @@ func maskBits(m []byte) (int, bool) {
 
 // NotifyV1 is the ISAKMP Notification payload (RFC 2408 §3.14).
 type NotifyV1 struct {
-	DOI        uint32
-	Protocol   ProtocolID
-	SPI        []byte
-	NotifyType NotifyTypeV1
-	Data       []byte
+	DOI        uint32       // DOIIPsec
+	Protocol   ProtocolID   // SA kind the SPI belongs to
+	SPI        []byte       // cookies (16 bytes) for ISAKMP, 4 bytes for ESP/AH, or empty
+	NotifyType NotifyTypeV1 // notify message type
+	Data       []byte       // notification data
 }
 
 // Type implements Payload.
@@ -292,9 +292,9 @@ func (n *NotifyV1) DPDSeq() (uint32, bool) {
 // DeleteV1 is the ISAKMP Delete payload (RFC 2408 §3.15). For the ISAKMP SA
 // each SPI is the 16-byte cookie pair; for AH/ESP a 4-byte SPI.
 type DeleteV1 struct {
-	DOI      uint32
-	Protocol ProtocolID
-	SPIs     [][]byte
+	DOI      uint32     // DOIIPsec
+	Protocol ProtocolID // ISAKMP (IKE), AH, ESP or IPCOMP
+	SPIs     [][]byte   // all of the protocol's SPI size
 }
 
 // Type implements Payload.
@@ -376,7 +376,7 @@ func NewDeleteV1ISAKMP(icookie, rcookie uint64) *DeleteV1 {
 type NATOAV1 struct {
 	// Draft selects the pre-RFC payload number 131.
 	Draft bool
-	Addr  netip.Addr
+	Addr  netip.Addr // the original address
 }
 
 // Type implements Payload.
@@ -419,10 +419,10 @@ func parseNATOAV1(t PayloadType, body []byte) (*NATOAV1, error) {
 // (payload 132): Fragment ID, Fragment Number (from 1), Flags (LAST = 1),
 // and a piece of the whole original message, header included.
 type FragmentV1 struct {
-	ID     uint16
-	Number uint8
-	Last   bool
-	Data   []byte
+	ID     uint16 // same for all fragments of one message
+	Number uint8  // from 1
+	Last   bool   // LAST flag: no higher number follows
+	Data   []byte // this fragment's piece of the message
 }
 
 // Type implements Payload.

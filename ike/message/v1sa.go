@@ -23,8 +23,8 @@ type SAV1 struct {
 
 // ProposalV1 is an ISAKMP Proposal payload (RFC 2408 §3.5).
 type ProposalV1 struct {
-	Number   uint8
-	Protocol ProtocolID
+	Number   uint8      // proposal number; equal numbers combine (AND)
+	Protocol ProtocolID // ISAKMP (IKE), AH, ESP or IPCOMP
 	// SPI is empty for ISAKMP in phase 1 (or 16 bytes: the cookies), 4
 	// bytes for AH/ESP, 2 or 4 for IPCOMP.
 	SPI []byte
@@ -34,7 +34,7 @@ type ProposalV1 struct {
 
 // TransformV1 is an ISAKMP Transform payload (RFC 2408 §3.6).
 type TransformV1 struct {
-	Number uint8
+	Number uint8 // transform number within the proposal
 	// ID is KEY_IKE for phase 1, or the ESP/AH transform ID (RFC 2407
 	// §4.4.4), e.g. ESP_AES 12.
 	ID uint8

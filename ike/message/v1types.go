@@ -204,9 +204,9 @@ func (n NotifyTypeV1) String() string { return enumString(notifyV1Names, "NOTIFY
 // notification type an ISAKMP Informational exchange would report (RFC 2408
 // §5). Most are better dropped silently when unauthenticated.
 type NotifyErrorV1 struct {
-	Type NotifyTypeV1
-	Data []byte
-	Msg  string
+	Type NotifyTypeV1 // notification to report
+	Data []byte       // notification data, if any
+	Msg  string       // what was wrong, for logs
 }
 
 // Error implements error.
