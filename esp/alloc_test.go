@@ -41,6 +41,9 @@ var allocSuites = []xform.Suite{
 
 // TestEncapDecapAllocs: the per-packet functions allocate nothing.
 func TestEncapDecapAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under -race")
+	}
 	for _, s := range allocSuites {
 		enc, integ := keys(t, s, 3)
 		x, err := xform.New(s, enc, integ)
@@ -73,6 +76,9 @@ func TestEncapDecapAllocs(t *testing.T) {
 // hand (read → route → seal → send, receive → classify → open → deliver)
 // and requires zero allocations for a whole batch.
 func TestPipelineAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under -race")
+	}
 	dev, bind := &nopDevice{}, &nopBind{}
 	e := newStagesEngine(t, dev, bind)
 	out, in := newBatch(Outbound), newBatch(Inbound)
