@@ -312,3 +312,20 @@ func TestSummary(t *testing.T) {
 		t.Errorf("%q", got)
 	}
 }
+
+func TestProposalSPI(t *testing.T) {
+	p := Proposal{SPI: []byte{1, 2, 3, 4}}
+	if v, ok := p.SPI32(); !ok || v != 0x01020304 {
+		t.Errorf("SPI32 %x %v", v, ok)
+	}
+	if _, ok := p.SPI64(); ok {
+		t.Error("4-byte SPI read as 8")
+	}
+	p.SPI = []byte{1, 2, 3, 4, 5, 6, 7, 8}
+	if v, ok := p.SPI64(); !ok || v != 0x0102030405060708 {
+		t.Errorf("SPI64 %x %v", v, ok)
+	}
+	if _, ok := p.SPI32(); ok {
+		t.Error("8-byte SPI read as 4")
+	}
+}

@@ -270,3 +270,20 @@ func parseTransform(r *reader) (Transform, uint8, error) {
 	}
 	return t, last, nil
 }
+
+// SPI32 returns the 4-byte AH/ESP SPI of the proposal.
+func (p *Proposal) SPI32() (uint32, bool) {
+	if len(p.SPI) != 4 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint32(p.SPI), true
+}
+
+// SPI64 returns the 8-byte IKE SPI of an IKE SA rekey proposal (RFC 7296
+// §1.3.2).
+func (p *Proposal) SPI64() (uint64, bool) {
+	if len(p.SPI) != 8 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(p.SPI), true
+}
