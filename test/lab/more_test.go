@@ -349,7 +349,8 @@ func TestTwoConnections(t *testing.T) {
 // CHILD_SA moves over, and traffic keeps flowing.
 func TestIKERekey(t *testing.T) {
 	b := New(t, Options{Charon: []string{GwB}})
-	a := b.StartCharon(GwA, SwanConn{IKERekeyTime: 3 * time.Second, IKELifeTime: 10 * time.Second, NoJitter: true})
+	a := b.StartCharon(GwA, SwanConn{IKERekeyTime: 3 * time.Second, IKELifeTime: 10 * time.Second, NoJitter: true,
+		LogLevels: map[string]int{"enc": 2}})
 	if err := a.Initiate("", 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -373,6 +374,10 @@ func TestIKERekey(t *testing.T) {
 	}
 	if err := b.Ping(Client, ServerIP, 2); err != nil {
 		t.Fatal(err)
+	}
+	// LogLevels: enc at level 2 logs each payload added to a message.
+	if !strings.Contains(a.Log(), "added payload of type KEY_EXCHANGE") {
+		t.Error("enc level 2 not in effect")
 	}
 }
 

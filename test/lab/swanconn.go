@@ -2,6 +2,7 @@ package lab
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -82,8 +83,12 @@ type SwanConn struct {
 	RetransmitTries   int
 	RetransmitTimeout float64
 	RetransmitBase    float64
-	LogLevel          int      // charon filelog default level [1]
-	ExtraConf         []string // raw lines appended inside charon { }
+	LogLevel          int // charon filelog default level [1]
+	// LogLevels sets subsystem levels, e.g. {"enc": 2, "ike": 2, "knl": 2}
+	// (strongSwan's logger subsystems: dmn mgr ike chd job cfg knl net asn
+	// enc tnc imc imv pts tls esp lib).
+	LogLevels map[string]int
+	ExtraConf []string // raw lines appended inside charon { }
 }
 
 // DefaultConn returns the lab's standard connection for a gateway: IKEv2,
@@ -333,9 +338,16 @@ charon {
             append = yes
             flush_line = yes
             default = %[5]d
-        }
-    }
 `, dir, tries, timeout, base, level)
+	subsystems := make([]string, 0, len(c.LogLevels))
+	for k := range c.LogLevels {
+		subsystems = append(subsystems, k)
+	}
+	sort.Strings(subsystems)
+	for _, k := range subsystems {
+		fmt.Fprintf(&sb, "            %s = %d\n", k, c.LogLevels[k])
+	}
+	sb.WriteString("        }\n    }\n")
 	for _, l := range c.ExtraConf {
 		fmt.Fprintf(&sb, "    %s\n", l)
 	}
