@@ -6,14 +6,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ipsecgw/ipsecgw/route"
 )
 
 // The interop test runs our Speaker against BIRD 2 across a veth pair:
@@ -259,10 +263,29 @@ func TestSpeakerChild(t *testing.T) {
 		send("error %v", err)
 		return
 	}
+	// What the daemon does with learned routes: GoBGP programs no kernel
+	// routes, so they go through package route (proto 0xB5).
+	rec, err := route.New(route.Config{Netlink: route.NewKernel(nil), Logger: testLogger(t)})
+	if err != nil {
+		send("error %v", err)
+		return
+	}
+	kernel := map[netip.Prefix]route.Route{}
 	s.OnRoutes(func(ls []Learned) {
+		for _, l := range ls {
+			if l.Withdrawn {
+				delete(kernel, l.Prefix)
+			} else {
+				kernel[l.Prefix] = route.Route{Dst: l.Prefix, Via: l.NextHop}
+			}
+		}
+		if err := rec.Set("bgp", slices.Collect(maps.Values(kernel))); err != nil {
+			send("error route: %v", err)
+		}
 		js, _ := json.Marshal(ls)
 		send("routes %s", js)
 	})
+	defer rec.Flush()
 	if err := s.Start(ctx); err != nil {
 		send("error %v", err)
 		return
@@ -323,6 +346,7 @@ func TestBirdInterop(t *testing.T) {
 	waitFor(t, "BIRD learns "+cloudLAN, 10*time.Second, func() bool { return b.hasRoute(cloudLAN) })
 	learned := Learned{Prefix: netip.MustParsePrefix(onpremLAN), NextHop: netip.MustParseAddr(onpremAddr), Neighbor: netip.MustParseAddr(onpremAddr)}
 	waitFor(t, "OnRoutes reports "+onpremLAN, 10*time.Second, func() bool { return c.routes.has(learned) })
+	waitFor(t, "kernel route for "+onpremLAN, 5*time.Second, func() bool { return kernelRoute(t) == onpremLAN+" via "+onpremAddr+" dev v1 proto 181" })
 	if ns := c.neighbors(); ns[0].Received != 1 || ns[0].Accepted != 1 || ns[0].PeerASN != 65001 {
 		t.Fatalf("neighbors %+v", ns)
 	}
@@ -340,6 +364,7 @@ func TestBirdInterop(t *testing.T) {
 	gone.Withdrawn = true
 	d = waitFor(t, "OnRoutes reports the withdrawal", 10*time.Second, func() bool { return c.routes.has(gone) })
 	t.Logf("OnRoutes reported BIRD's withdrawal after %v", d)
+	waitFor(t, "kernel route removed", 5*time.Second, func() bool { return kernelRoute(t) == "" })
 	b.c("enable", "onprem")
 	if r := c.do("announce " + cloudLAN); r != "ok" {
 		t.Fatalf("announce: %s", r)
@@ -369,13 +394,21 @@ func TestBirdInterop(t *testing.T) {
 		return false
 	})
 	t.Logf("dead path: learned route withdrawn after %v (hold time 9 s)", d)
+	waitFor(t, "kernel route removed", 5*time.Second, func() bool { return kernelRoute(t) == "" })
 	if d < 5*time.Second {
 		t.Fatalf("route withdrawn after %v, before the hold timer could expire", d)
 	}
 	run(t, "ip", "netns", "exec", nsBird, "nft", "delete", "table", "inet", "igrt_cut")
 	d = waitFor(t, "session re-established", 60*time.Second, func() bool { return b.established() && c.established() })
 	waitFor(t, "route learned again", 10*time.Second, func() bool { return c.routes.has(learned) && len(c.Learned()) == 1 })
+	waitFor(t, "kernel route back", 5*time.Second, func() bool { return kernelRoute(t) != "" })
 	t.Logf("path restored: re-established after %v (cut→up %v)", d, time.Since(t1))
+}
+
+// kernelRoute returns the speaker namespace's main-table route for onpremLAN
+// as `ip route` prints it, or "".
+func kernelRoute(t *testing.T) string {
+	return strings.TrimSpace(run(t, "ip", "-n", nsSpeaker, "route", "show", onpremLAN))
 }
 
 // Learned asks the child for nothing: it replays the child's OnRoutes
