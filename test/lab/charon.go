@@ -450,6 +450,16 @@ func (c *Charon) scrubLocked() {
 	_ = os.Remove(c.SocketPath())
 }
 
+// CPU returns the CPU time the running charon has used (see Proc.CPU).
+func (c *Charon) CPU() (time.Duration, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.proc == nil {
+		return 0, errors.New("lab: charon not started")
+	}
+	return c.proc.CPU()
+}
+
 // Running reports whether the charon process is alive.
 func (c *Charon) Running() bool { return c.Pid() != 0 }
 

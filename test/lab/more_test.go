@@ -217,11 +217,22 @@ func TestDoIperf(t *testing.T) {
 	}); err == nil {
 		t.Error("client address bindable in server namespace")
 	}
+	cpu0, err := b.Charon(GwA).CPU()
+	if err != nil {
+		t.Fatal(err)
+	}
 	r, err := b.Iperf(Client, ServerIP, 2*time.Second, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("strongSwan<->strongSwan iperf3: %v", r)
+	cpu1, err := b.Charon(GwA).CPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("strongSwan<->strongSwan iperf3: %v; gwA charon CPU %v", r, cpu1-cpu0)
+	if cpu1-cpu0 < 100*time.Millisecond {
+		t.Errorf("gwA charon used %v CPU for 2 s of iperf3", cpu1-cpu0)
+	}
 	if r.BitsPerSecond < 1e6 {
 		t.Errorf("throughput %v", r)
 	}

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -183,9 +184,11 @@ func (b *Bed) cleanup() {
 	}
 	// Graceful stop first: a charon that gets SIGTERM removes its routes
 	// and its ip rule; everything else just dies.
+	var wg sync.WaitGroup
 	for _, p := range procs {
-		p.stop(3 * time.Second)
+		wg.Go(func() { p.stop(3 * time.Second) })
 	}
+	wg.Wait()
 	for _, r := range b.roles {
 		killNetnsPids(b.NS(r))
 		if nsExists(b.NS(r)) {
