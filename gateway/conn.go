@@ -88,6 +88,7 @@ func (g *Gateway) reconcile(id string) {
 	remote := netip.AddrPortFrom(peer.Remote, v2.NATTPort)
 	if err := g.dp.UpsertTunnel(c.tunnel, esp.TunnelConfig{
 		Local: netip.AddrPortFrom(g.cfg.Address, v2.NATTPort), Remote: remote, Encap: sc.NATTEnabled(),
+		AnyInbound: sc.Mode() == config.RoutingDestination,
 	}); err != nil {
 		g.log.Error("data plane tunnel", "conn", id, "err", err)
 	}
@@ -281,6 +282,7 @@ func (g *Gateway) childUp(ev v2.ChildUp) {
 	}
 	if err := g.dp.UpsertTunnel(c.tunnel, esp.TunnelConfig{
 		Local: ev.Local, Remote: ev.Remote, Encap: ev.Encap, Keepalive: ev.Encap,
+		AnyInbound: c.cfg.Mode() == config.RoutingDestination,
 	}); err != nil {
 		g.log.Error("data plane tunnel", "conn", c.id, "err", err)
 		return
