@@ -2,8 +2,6 @@ package bgp
 
 import (
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 )
@@ -18,7 +16,7 @@ func goList(t *testing.T, patterns ...string) []string {
 	t.Helper()
 	gobin, err := exec.LookPath("go")
 	if err != nil {
-		gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		t.Fatalf("go tool not in PATH: %v", err)
 	}
 	// -e: a package another helper is editing may not compile right now;
 	// its imports are still listed.
