@@ -59,7 +59,6 @@ type UDP struct {
 
 	rmu   sync.Mutex // serializes Receive; guards the receive state below
 	rr    *ring
-	rmsgs []netio.Message
 	rn    int // result of the last recvmmsg
 	rerr  syscall.Errno
 	recvF func(fd uintptr) bool
@@ -70,7 +69,6 @@ type UDP struct {
 	wmu          sync.Mutex // serializes Send; guards the send state below
 	wr           *ring
 	wfrom        int
-	wn           int
 	werr         syscall.Errno
 	sendF        func(fd uintptr) bool
 	coal         [][]byte      // GSO coalescing buffers, one per ring slot
