@@ -174,8 +174,9 @@ func (s *Speaker) Start(ctx context.Context) error {
 
 // Close stops the speaker: every session is closed with a Cease
 // NOTIFICATION (RFC 4486 subcode 3, peer de-configured), the listener
-// closes and OnRoutes reports nothing more. GoBGP's main loop goroutine has no
-// exit and stays parked. Close on a stopped speaker is a no-op.
+// closes, and OnRoutes receives every learned route as withdrawn, then
+// nothing more. GoBGP's main loop goroutine has no exit and stays parked.
+// Close on a stopped speaker is a no-op.
 func (s *Speaker) Close() error {
 	s.mu.Lock()
 	srv, cancel := s.srv, s.cancel
