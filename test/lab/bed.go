@@ -64,8 +64,10 @@ type Options struct {
 	// Initiate makes New initiate the default child from gwA (when gwA has
 	// a charon) and wait until it is established.
 	Initiate bool
-	// KeepOnFailure leaves namespaces and state in place when the test
-	// failed, for post-mortem debugging (remove with scripts/clean-lab.sh).
+	// KeepOnFailure leaves namespaces, processes and state in place when
+	// the test failed, for post-mortem debugging. They live until
+	// scripts/clean-lab.sh, or until a New in a later test process finds
+	// their owner gone and reaps them.
 	KeepOnFailure bool
 }
 
