@@ -78,6 +78,12 @@ func (g *Gateway) reconcile(id string) {
 		g.teardown(c, "configuration changed")
 	}
 	c.cfg = sc
+	if sc.IKE.EffectiveVersion() != config.IKEv2 {
+		c.peer = nil
+		g.setState(c, api.StateDown, "IKEv1 is not implemented yet: use ike.version ikev2")
+		g.log.Warn("IKEv1 connection not started: not implemented yet", "conn", id)
+		return
+	}
 	peer, err := peerFor(sc, g.cfg.Address)
 	if err != nil {
 		c.peer = nil
