@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/ipsecgw/ipsecgw/esp/fake"
 )
 
 func ipv6(src, dst netip.Addr, n int, df bool) []byte {
@@ -161,5 +163,42 @@ func TestConfigErrors(t *testing.T) {
 	}
 	if SAConfig.String(c) != "spi=0x00003000" {
 		t.Errorf("SAConfig.String = %q", c.String())
+	}
+}
+
+// TestLossyWire: with 5% loss everything that arrives is delivered, and
+// loss shows up as nothing but missing packets (no ICV or replay drops).
+func TestLossyWire(t *testing.T) {
+	bd := newBed(t, bedOpts{encap: true})
+	bd.net.SetImpairment(fake.Impairment{Loss: 0.05})
+	const n = 2000
+	for i := 0; i < n; i++ {
+		bd.a.tun.Inject(ipv4(hostA, hostB, 300, uint32(i), false))
+	}
+	got := bd.b.collect(t, n, time.Second) // times out: some are lost
+	if len(got) < n*85/100 || len(got) == n {
+		t.Fatalf("delivered %d of %d with 5%% loss", len(got), n)
+	}
+	st := bd.b.e.Stats()
+	if st.Tunnels[0].PacketsIn != uint64(len(got)) || st.Drops[DropICV] != 0 || st.Drops[DropReplay] != 0 {
+		t.Fatalf("in=%d delivered=%d drops=%v", st.Tunnels[0].PacketsIn, len(got), st.Drops)
+	}
+}
+
+// TestSetPeer: the control plane moves the peer (e.g. IKE saw a new NAT
+// mapping) and traffic follows at once.
+func TestSetPeer(t *testing.T) {
+	bd := newBed(t, bedOpts{encap: true})
+	moved := netip.AddrPortFrom(addrB, 4501)
+	nb := bd.net.Bind(moved)
+	must(t, bd.a.e.SetPeer(1, moved))
+	bd.a.tun.Inject(ipv4(hostA, hostB, 100, 1, false))
+	msgs := []Message{{Buf: make([]byte, 2048)}}
+	n, err := nb.Receive(msgs)
+	if err != nil || n != 1 || binary.BigEndian.Uint32(msgs[0].Buf) != spiAtoB {
+		t.Fatalf("ESP did not go to the new peer address: n=%d err=%v", n, err)
+	}
+	if err := bd.a.e.SetPeer(7, moved); err == nil {
+		t.Fatal("SetPeer on a missing tunnel succeeded")
 	}
 }
