@@ -49,6 +49,13 @@
 //   - govici's CallStreaming races its event and response channels and can
 //     drop list-sa events or leave them to break the next call; Charon uses
 //     a subscription instead (see streamLocked).
+//   - libipsec's table-220 route for a CHILD_SA takes its source address
+//     from the local selector: a gateway that owns no address inside its
+//     local_ts fails the CHILD_SA ("unable to install IPsec policies (SPD)")
+//     and answers TS_UNACCEPTABLE. Add an address first (TestTwoConnections).
+//   - tcpdump started and stopped quickly captures nothing without
+//     --immediate-mode: packets wait in the ring for the block timeout and
+//     SIGINT drops them (Capture sets it).
 //   - An IKEv2 peer is declared dead only when all retransmissions fail;
 //     dpd_timeout is IKEv1 only. Lower RetransmitTries/Timeout/Base for DPD
 //     tests.
