@@ -30,7 +30,8 @@
 // Message.MarshalSealed and Message.MarshalFragments wrap exactly this.
 //
 // Receiving: ParseMessage returns the *Encrypted as the last payload, with
-// Data aliasing the input and AAD = the bytes from the IKE header to the end of
+// Data aliasing Message.Raw (a copy of the input) and AAD = the bytes from the
+// IKE header to the end of
 // the SK payload header; after verification and decryption,
 // ParsePayloads(sk.NextPayload, plaintext) yields the inner chain.
 //
