@@ -31,9 +31,8 @@
 //
 // Receiving: ParseMessage returns the *Encrypted as the last payload, with
 // Data aliasing Message.Raw (a copy of the input) and AAD = the bytes from the
-// IKE header to the end of
-// the SK payload header; after verification and decryption,
-// ParsePayloads(sk.NextPayload, plaintext) yields the inner chain.
+// IKE header to the end of the SK payload header; after verification and
+// decryption, ParsePayloads(sk.NextPayload, plaintext) yields the inner chain.
 //
 // Fragmented messages (RFC 7383): Message.MarshalFragments cuts the inner
 // chain over SKF messages no longer than a given size, each sealed on its
