@@ -23,7 +23,8 @@ type ring struct {
 	iovs  []unix.Iovec // two per message: raw ESP receive splits off the IP header
 	names []unix.RawSockaddrInet6
 	oob   [][]byte
-	n     int // messages prepared for the next call
+	n     int  // messages prepared for the next call
+	v6    bool // AF_INET6 socket: IPv4 peers are written v4-mapped
 }
 
 func newRing(size, oobLen int) *ring {
@@ -55,7 +56,7 @@ func (r *ring) set(i int, b0, b1 []byte, to netip.AddrPort, oobLen int) {
 	h.SetIovlen(k)
 	name := &r.names[i]
 	if to.IsValid() {
-		h.Namelen = putSockaddr(name, to)
+		h.Namelen = putSockaddr(name, to, r.v6)
 	} else {
 		h.Namelen = unix.SizeofSockaddrInet6
 	}
@@ -67,9 +68,9 @@ func (r *ring) set(i int, b0, b1 []byte, to netip.AddrPort, oobLen int) {
 	r.hdrs[i].n = 0
 }
 
-func putSockaddr(sa *unix.RawSockaddrInet6, a netip.AddrPort) uint32 {
+func putSockaddr(sa *unix.RawSockaddrInet6, a netip.AddrPort, v6 bool) uint32 {
 	*sa = unix.RawSockaddrInet6{}
-	if a.Addr().Is4() || a.Addr().Is4In6() {
+	if !v6 && (a.Addr().Is4() || a.Addr().Is4In6()) {
 		s4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
 		s4.Family = unix.AF_INET
 		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&s4.Port))[:], a.Port())
@@ -78,7 +79,7 @@ func putSockaddr(sa *unix.RawSockaddrInet6, a netip.AddrPort) uint32 {
 	}
 	sa.Family = unix.AF_INET6
 	binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:], a.Port())
-	sa.Addr = a.Addr().As16()
+	sa.Addr = a.Addr().As16() // v4-mapped for IPv4 peers of a dual-stack socket
 	return unix.SizeofSockaddrInet6
 }
 

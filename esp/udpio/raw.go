@@ -57,6 +57,7 @@ func ListenRawESP(local netip.Addr) (*RawESP, error) {
 	}
 	r := &RawESP{conn: conn, rc: rc, v6: v6, local: local, rr: newRing(Batch, 0), wr: newRing(Batch, 0),
 		hdrs: make([][]byte, Batch)}
+	r.rr.v6, r.wr.v6 = v6, v6
 	for i := range r.hdrs {
 		r.hdrs[i] = make([]byte, 20)
 	}

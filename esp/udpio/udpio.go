@@ -79,10 +79,14 @@ type UDP struct {
 	gsoBroken bool
 }
 
-// ListenUDP opens a UDP socket on addr (e.g. 0.0.0.0:4500).
+// ListenUDP opens a UDP socket on addr (e.g. 0.0.0.0:4500). An IPv6 addr
+// such as [::]:4500 gives a dual-stack socket serving IPv4 peers too.
 func ListenUDP(addr netip.AddrPort, o Options) (*UDP, error) {
 	network := "udp4"
-	if addr.Addr().Is6() && !addr.Addr().Is4In6() {
+	switch {
+	case addr.Addr() == netip.IPv6Unspecified():
+		network = "udp" // Go leaves IPV6_V6ONLY off only for "udp"
+	case addr.Addr().Is6() && !addr.Addr().Is4In6():
 		network = "udp6"
 	}
 	conn, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(addr))
@@ -101,9 +105,12 @@ func ListenUDP(addr netip.AddrPort, o Options) (*UDP, error) {
 		bufSize = 4 << 20
 	}
 	var serr error
+	v6 := false
 	cerr := rc.Control(func(fd uintptr) {
+		dom, _ := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_DOMAIN)
+		v6 = dom == unix.AF_INET6
 		setBuffers(int(fd), bufSize)
-		if o.ZeroChecksum && network == "udp4" {
+		if o.ZeroChecksum && !v6 {
 			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_NO_CHECK, 1)
 		}
 		if u.gro && unix.SetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_GRO, 1) != nil {
@@ -116,6 +123,7 @@ func ListenUDP(addr netip.AddrPort, o Options) (*UDP, error) {
 	}
 	oobLen := unix.CmsgSpace(2)
 	u.rr, u.wr = newRing(Batch, oobLen), newRing(Batch, oobLen)
+	u.rr.v6, u.wr.v6 = v6, v6
 	if u.gro {
 		u.big = make([][]byte, groBufs)
 		for i := range u.big {

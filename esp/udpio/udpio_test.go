@@ -100,6 +100,32 @@ func TestUDPBatchOffloads(t *testing.T) {
 	}
 }
 
+// TestUDPDualStack: a [::] socket talks to an IPv4 peer (v4-mapped on
+// the wire of the socket API, plain IPv4 addresses in Messages).
+func TestUDPDualStack(t *testing.T) {
+	d, err := ListenUDP(netip.MustParseAddrPort("[::]:0"), Options{})
+	if err != nil {
+		t.Skip("no IPv6:", err)
+	}
+	defer d.Close()
+	v4 := listen(t, Options{})
+	to := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), d.LocalAddr().Port())
+	if err := v4.Send([]netio.Message{{Buf: []byte("ping"), Remote: to}}); err != nil {
+		t.Fatal(err)
+	}
+	got := receiveAll(t, d, 1)
+	if len(got) != 1 || got[0].Remote != v4.LocalAddr() {
+		t.Fatalf("dual-stack receive: %+v", got)
+	}
+	if err := d.Send([]netio.Message{{Buf: []byte("pong"), Remote: got[0].Remote}}); err != nil {
+		t.Fatal(err)
+	}
+	back := receiveAll(t, v4, 1)
+	if len(back) != 1 || string(back[0].Buf) != "pong" {
+		t.Fatalf("reply: %+v", back)
+	}
+}
+
 // TestUDPAllocs: a batched send and receive allocate nothing.
 func TestUDPAllocs(t *testing.T) {
 	tx, rx := listen(t, Options{NoGRO: true}), listen(t, Options{NoGRO: true})
