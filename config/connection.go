@@ -200,6 +200,11 @@ type BGPConfig struct {
 	LocalAddress string `yaml:"local_address,omitempty" json:"local_address,omitempty"`
 	// PeerASN is the customer gateway's ASN: required with BGP, not 45104.
 	PeerASN ASN `yaml:"peer_asn,omitempty" json:"peer_asn,omitempty"`
+	// Announce is an ipsecgw addition: the cloud-side prefixes advertised to
+	// the peer over the session (SPEC §1: "it advertises the cloud side's
+	// prefixes"). Empty announces nothing; learned prefixes are installed
+	// into the tunnel either way.
+	Announce []string `yaml:"announce,omitempty" json:"announce,omitempty"`
 }
 
 // HealthCheckConfig is the ICMP health check (SPEC §1, Health check).
@@ -493,6 +498,7 @@ func (c *Connection) Clone() *Connection {
 	n.LocalSubnets = cloneStrings(c.LocalSubnets)
 	n.RemoteSubnets = cloneStrings(c.RemoteSubnets)
 	n.Routes = cloneStrings(c.Routes)
+	n.BGP.Announce = cloneStrings(c.BGP.Announce)
 	n.EffectiveImmediately = clonePtr(c.EffectiveImmediately)
 	n.IKE.Lifetime = clonePtr(c.IKE.Lifetime)
 	n.IPsec.Lifetime = clonePtr(c.IPsec.Lifetime)

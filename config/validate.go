@@ -359,6 +359,7 @@ func (b *BGPConfig) validate(es *Errors, prefix string) {
 	case b.PeerASN == DefaultLocalASN:
 		es.add(p("peer_asn"), RuleReserved, "45104 is reserved for the cloud side; use the customer gateway's own ASN")
 	}
+	validCIDRList(es, p("announce"), b.Announce)
 }
 
 func isReservedTunnel(p netip.Prefix) bool {

@@ -142,6 +142,7 @@ func TestConnectionValidate(t *testing.T) {
 		{"bgp local address outside", func(c *Connection) { c.BGP.LocalAddress = "169.254.11.1" }, []fr{{"bgp.local_address", RuleInside}}},
 		{"bgp peer asn missing", func(c *Connection) { c.BGP.PeerASN = 0 }, []fr{{"bgp.peer_asn", RuleRequired}}},
 		{"bgp peer asn 45104", func(c *Connection) { c.BGP.PeerASN = 45104 }, []fr{{"bgp.peer_asn", RuleReserved}}},
+		{"bgp announce not a cidr", func(c *Connection) { c.BGP.Announce = []string{"10.2.0.0/24", "10.2.0.1"} }, []fr{{"bgp.announce[1]", RuleCIDR}}},
 		{"bgp peer asn max", func(c *Connection) { c.BGP.PeerASN = MaxASN }, nil},
 		{"bgp disabled bad values checked", func(c *Connection) { c.BGP.Enabled, c.BGP.TunnelCIDR = false, "169.254.0.0/30" },
 			[]fr{{"bgp.tunnel_cidr", RuleReserved}}},
