@@ -98,13 +98,16 @@ func (e *Engine) SetOutbound(id TunnelID, cfg SAConfig) error {
 	t := sa.tunnel
 	sa.innerMTU.Store(int32(computeInnerMTU(t.config(), sa)))
 
+	// Send the queued packets before publishing the SA, so they get the
+	// first sequence numbers and leave before any packet read after the
+	// switch; readers that find no SA queue under t.mu and so wait.
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	e.flushQueueLocked(t, sa)
 	if old := t.out.Swap(sa); old != nil {
 		e.retire(t, old)
 	}
 	e.log.Info("esp: outbound sa set", "spi", hex32(cfg.SPI), "tunnel", id, "suite", cfg.Suite.String())
-	e.flushQueueLocked(t, sa)
 	return nil
 }
 
