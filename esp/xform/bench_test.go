@@ -213,6 +213,7 @@ func BenchmarkCBC(b *testing.B) {
 	b.Run("decrypt", func(b *testing.B) {
 		b.SetBytes(int64(len(buf)))
 		b.ReportAllocs()
+		defer reportCPU(b)()
 		for b.Loop() {
 			mode.decrypt(iv, buf)
 		}
@@ -220,6 +221,7 @@ func BenchmarkCBC(b *testing.B) {
 	b.Run("decrypt-stdlib", func(b *testing.B) {
 		b.SetBytes(int64(len(buf)))
 		b.ReportAllocs()
+		defer reportCPU(b)()
 		for b.Loop() {
 			cipher.NewCBCDecrypter(blk, iv).CryptBlocks(buf, buf)
 		}
@@ -227,6 +229,7 @@ func BenchmarkCBC(b *testing.B) {
 	b.Run("encrypt", func(b *testing.B) {
 		b.SetBytes(int64(len(buf)))
 		b.ReportAllocs()
+		defer reportCPU(b)()
 		for b.Loop() {
 			mode.encrypt(iv, buf)
 		}
@@ -234,6 +237,7 @@ func BenchmarkCBC(b *testing.B) {
 	b.Run("encrypt-stdlib", func(b *testing.B) {
 		b.SetBytes(int64(len(buf)))
 		b.ReportAllocs()
+		defer reportCPU(b)()
 		for b.Loop() {
 			cipher.NewCBCEncrypter(blk, iv).CryptBlocks(buf, buf)
 		}
