@@ -295,3 +295,33 @@ func TestConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestBaselineInterop checks that the benchmark anchors are real ESP: what
+// one side seals the other opens, in both directions.
+func TestBaselineInterop(t *testing.T) {
+	for _, s := range Suites() {
+		enc, integ := testKeys(t, s)
+		base, err := NewBaseline(s, enc, integ)
+		if s.Encr == EncrNull {
+			if err == nil {
+				t.Errorf("%v: NewBaseline succeeded, want error", s)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%v: %v", s, err)
+		}
+		fast := mustNew(t, s)
+		for _, pair := range [][2]Transform{{base, fast}, {fast, base}} {
+			for _, esn := range []bool{false, true} {
+				payload := []byte("baseline interop payload, long enough for several blocks")
+				pkt := frame(pair[0], 9, 77, payload)
+				pair[0].Seal(pkt, 3, esn)
+				got, err := pair[1].Open(pkt, 3, esn)
+				if err != nil || !bytes.HasPrefix(got, payload) {
+					t.Fatalf("%v esn=%v: %T sealed, %T opened: %v", s, esn, pair[0], pair[1], err)
+				}
+			}
+		}
+	}
+}
