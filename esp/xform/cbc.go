@@ -124,7 +124,7 @@ func (t *cbcTransform) Seal(pkt []byte, seqHi uint32, esn bool) {
 	if t.fixedIV != nil {
 		copy(iv, t.fixedIV)
 	} else {
-		t.iv.next(iv, &st.blk)
+		t.iv.next(iv, st)
 	}
 	t.mode.encrypt(iv, pkt[start:n])
 	copy(pkt[n:], t.mac.compute(st, pkt[:n], seqHi, esn))

@@ -39,6 +39,10 @@ type macState struct {
 	sum [64]byte // HMAC output before truncation (largest: SHA-512)
 	hi  [4]byte  // Seq high bits appended for ESN (RFC 4303 §3.3.2.1)
 	blk [16]byte // CBC IV generator scratch (iv.go)
+
+	// ivLane and ivCtr are this state's CBC IV counter (iv.go); the
+	// lane is unique per state within one Transform, 0 until first use.
+	ivLane, ivCtr uint64
 }
 
 // mac is a keyed HMAC integrity transform shared by the CBC and NULL

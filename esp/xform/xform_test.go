@@ -265,21 +265,24 @@ func TestZeroAllocs(t *testing.T) {
 	}
 }
 
-// TestConcurrent runs Seal and Open on one Transform from many goroutines;
-// run with -race.
+// TestConcurrent runs Seal and Open on one Transform from many goroutines
+// and checks that no IV repeats across them; run with -race.
 func TestConcurrent(t *testing.T) {
 	for _, s := range Suites() {
 		tr := mustNew(t, s)
 		var wg sync.WaitGroup
-		errs := make(chan error, 8)
-		for g := 0; g < 8; g++ {
+		const goroutines, packets = 8, 50
+		ivs := make([][]string, goroutines)
+		errs := make(chan error, goroutines)
+		for g := 0; g < goroutines; g++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for i := 0; i < 50; i++ {
+				for i := 0; i < packets; i++ {
 					payload := []byte(fmt.Sprintf("goroutine %d packet %d", g, i))
 					pkt := frame(tr, 1, uint32(g*1000+i+1), payload)
 					tr.Seal(pkt, 0, false)
+					ivs[g] = append(ivs[g], string(pkt[espHeaderLen:espHeaderLen+tr.IVLen()]))
 					got, err := tr.Open(pkt, 0, false)
 					if err != nil || !bytes.HasPrefix(got, payload) {
 						errs <- fmt.Errorf("%v: goroutine %d packet %d: %v", s, g, i, err)
@@ -292,6 +295,18 @@ func TestConcurrent(t *testing.T) {
 		close(errs)
 		for err := range errs {
 			t.Error(err)
+		}
+		if tr.IVLen() == 0 {
+			continue
+		}
+		seen := map[string]bool{}
+		for _, l := range ivs {
+			for _, iv := range l {
+				if seen[iv] {
+					t.Fatalf("%v: IV %x used twice", s, iv)
+				}
+				seen[iv] = true
+			}
 		}
 	}
 }
