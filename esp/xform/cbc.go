@@ -19,7 +19,7 @@ type cbcMode interface {
 }
 
 // blockCBC is CBC over any cipher.Block, one block per call. It is the
-// portable path (DES, 3DES, and AES where aesni.go does not apply) and is
+// portable path (DES, 3DES, and AES where aes_amd64.go does not apply) and is
 // written so it allocates nothing: Go's cipher.NewCBCEncrypter and
 // NewCBCDecrypter allocate their state per call, which per packet is a
 // measurable cost.
