@@ -238,3 +238,9 @@ func Suites() []Suite {
 		Suite{Encr: EncrChaCha20Poly1305},
 	)
 }
+
+// String methods keep key material (salts, round keys) out of logs when a
+// Transform is printed with %v: they name the suite only.
+func (t *cbcTransform) String() string  { return "xform(" + t.suite.String() + ")" }
+func (t *aeadTransform) String() string { return "xform(" + t.suite.String() + ")" }
+func (t *nullTransform) String() string { return "xform(" + t.suite.String() + ")" }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -335,6 +336,24 @@ func TestBaselineInterop(t *testing.T) {
 				got, err := pair[1].Open(pkt, 3, esn)
 				if err != nil || !bytes.HasPrefix(got, payload) {
 					t.Fatalf("%v esn=%v: %T sealed, %T opened: %v", s, esn, pair[0], pair[1], err)
+				}
+			}
+		}
+	}
+}
+
+// TestStringRedacts checks that printing a Transform shows no key bytes.
+func TestStringRedacts(t *testing.T) {
+	for _, s := range Suites() {
+		enc, integ := testKeys(t, s)
+		tr := mustNew(t, s)
+		for _, out := range []string{fmt.Sprint(tr), fmt.Sprintf("%+v", tr), fmt.Sprintf("%v", []Transform{tr})} {
+			if out != "xform("+s.String()+")" && out != "[xform("+s.String()+")]" {
+				t.Errorf("%v printed as %q", s, out)
+			}
+			for _, k := range [][]byte{enc, integ} {
+				if len(k) >= 4 && strings.Contains(out, fmt.Sprint(k[len(k)-4:])) {
+					t.Errorf("%v: key bytes in %q", s, out)
 				}
 			}
 		}
