@@ -85,6 +85,8 @@ type Transform interface {
 	// Seal writes IV, ciphertext and ICV in place (see the package comment).
 	// seqHi is the high 32 bits of the 64-bit sequence number; it is
 	// authenticated only when esn is true (RFC 4303 §2.2.1, §3.3.2.1).
+	// A packet too short for its trailer, or whose plaintext region is not
+	// a multiple of BlockSize, is a caller bug and panics.
 	Seal(pkt []byte, seqHi uint32, esn bool)
 
 	// Open verifies and decrypts pkt in place and returns the plaintext
