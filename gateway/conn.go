@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"errors"
 	"net/netip"
 	"slices"
@@ -33,8 +34,14 @@ type conn struct {
 	retry      *time.Timer
 	backoff    time.Duration
 	since      time.Time // last state change
-	// trafficRoutes: routes currently point into the tunnel.
+	// routesUp: routes currently point into the tunnel.
 	routesUp bool
+	// removed: the connection was deleted from the store.
+	removed bool
+	// learned holds the prefixes the peer advertised over BGP.
+	learned map[netip.Prefix]bool
+	// health is the running health check, nil when off or the tunnel is down.
+	health *health
 }
 
 // child is one installed CHILD_SA pair.
@@ -61,6 +68,10 @@ func (g *Gateway) reconcile(id string) {
 		g.log.Error("read connection", "conn", id, "err", err)
 		return
 	}
+	var old *config.Connection
+	if c != nil {
+		old = &c.cfg.Connection
+	}
 	if c != nil && !materialChange(c.cfg, sc, g.cfg.Address) {
 		c.cfg = sc // name, attachment: routes may move to another table
 		g.syncRoutes(c)
@@ -78,6 +89,7 @@ func (g *Gateway) reconcile(id string) {
 		g.teardown(c, "configuration changed")
 	}
 	c.cfg = sc
+	g.syncBGP(c, old)
 	if sc.IKE.EffectiveVersion() != config.IKEv2 {
 		c.peer = nil
 		g.setState(c, api.StateDown, "IKEv1 is not implemented yet: use ike.version ikev2")
@@ -123,6 +135,9 @@ func materialChange(a, b *store.Connection, local netip.Addr) bool {
 func (g *Gateway) remove(c *conn) {
 	g.log.Info("connection deleted", "conn", c.id)
 	g.teardown(c, "deleted")
+	c.removed = true
+	g.syncBGP(c, &c.cfg.Connection)
+	g.syncHealth(c)
 	if g.cfg.Routes != nil {
 		if err := g.cfg.Routes.Clear(c.id); err != nil {
 			g.log.Warn("clear routes", "conn", c.id, "err", err)
@@ -206,6 +221,7 @@ func (g *Gateway) setState(c *conn, state, msg string) {
 	}
 	c.state, c.message = state, msg
 	g.metrics.state(c.id, state)
+	g.syncHealth(c)
 }
 
 // handleIKE applies one negotiator event.
@@ -360,7 +376,7 @@ func (g *Gateway) syncPolicies() {
 			continue
 		}
 		any4 := netip.PrefixFrom(netip.IPv4Unspecified(), 0)
-		for _, r := range c.cfg.TunnelRoutes() {
+		for _, r := range c.routedPrefixes() {
 			ps = append(ps, esp.Policy{Local: any4, Remote: r, Tunnel: c.tunnel})
 		}
 	}
@@ -372,29 +388,56 @@ func (g *Gateway) syncPolicies() {
 // syncRoutes installs c's routes into the TUN while the tunnel carries
 // traffic, or while it waits for traffic (on-demand: the route is what
 // brings the first packet to us), and withdraws them otherwise. An attached
-// connection also publishes them into its transit router's table.
+// connection also publishes them into its transit router's table. A failed
+// health check with switch_route withdraws them too, except a host route
+// to the probe target so that the probes notice the recovery.
 func (g *Gateway) syncRoutes(c *conn) {
 	if g.cfg.Routes == nil {
 		return
 	}
-	up := c.state == api.StateEstablished || c.state == api.StateIdle ||
-		(!c.cfg.Immediate() && c.state == api.StateConnecting)
+	up := !c.removed && (c.state == api.StateEstablished || c.state == api.StateIdle ||
+		(!c.cfg.Immediate() && c.state == api.StateConnecting))
 	var rs []route.Route
-	if up {
+	add := func(p netip.Prefix, tables ...int) {
+		for _, t := range tables {
+			rs = append(rs, route.Route{Dst: p, Dev: g.cfg.TUN, Table: t})
+		}
+	}
+	if up && c.healthy() {
 		tables := []int{route.TableMain}
 		if t := g.transitTable(c); t != 0 {
 			tables = append(tables, t)
 		}
-		for _, p := range c.cfg.TunnelRoutes() {
-			for _, t := range tables {
-				rs = append(rs, route.Route{Dst: p, Dev: g.cfg.TUN, Table: t})
+		for _, p := range c.routedPrefixes() {
+			if b, ok := bgpConfig(&c.cfg.Connection); ok && p == b.tunnel.Masked() {
+				continue // the /30 is the TUN address's connected route
 			}
+			add(p, tables...)
 		}
+	} else if up && c.health != nil {
+		add(netip.PrefixFrom(c.health.dst, c.health.dst.BitLen()), route.TableMain)
 	}
 	if err := g.cfg.Routes.Set(c.id, rs); err != nil {
 		g.log.Warn("routes", "conn", c.id, "err", err)
 	}
 	c.routesUp = len(rs) > 0
+}
+
+// routedPrefixes is what c routes into the tunnel: its configured routes
+// (the remote subnets in protected-subnets mode), the BGP tunnel /30 and
+// the prefixes learned over BGP.
+func (c *conn) routedPrefixes() []netip.Prefix {
+	ps := c.cfg.TunnelRoutes()
+	if b, ok := bgpConfig(&c.cfg.Connection); ok {
+		ps = append(ps, b.tunnel.Masked())
+	}
+	for p := range c.learned {
+		if !slices.Contains(ps, p) {
+			ps = append(ps, p)
+		}
+	}
+	slices.SortFunc(ps, func(a, b netip.Prefix) int { return cmp.Or(a.Addr().Compare(b.Addr()), a.Bits()-b.Bits()) })
+	return ps
 }
 
 // transitTable returns the kernel table of the transit router c is

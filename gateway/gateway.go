@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ipsecgw/ipsecgw/bgp"
 	"github.com/ipsecgw/ipsecgw/esp"
 	v2 "github.com/ipsecgw/ipsecgw/ike/v2"
 	"github.com/ipsecgw/ipsecgw/route"
@@ -61,6 +62,12 @@ type Config struct {
 	Address netip.Addr // the gateway's own (outer) address
 	TUN     string     // name of the TUN device routes point at
 	Routes  Routes     // nil: no kernel routes (tests)
+	// Addresses manages the TUN device's addresses (BGP tunnel /30s);
+	// nil: none are added.
+	Addresses Addresses
+	// NoBGP and NoHealthChecks disable the BGP speaker and the ICMP
+	// probers (unit tests without sockets).
+	NoBGP, NoHealthChecks bool
 	Logger  *slog.Logger
 	Now     func() time.Time
 	// InboundGrace is how long a replaced inbound SA keeps accepting
@@ -90,6 +97,7 @@ type Gateway struct {
 	byTunnel   map[esp.TunnelID]*conn
 	nextTunnel esp.TunnelID
 	unsub      func()
+	speaker    *bgp.Speaker // nil until a connection enables BGP
 }
 
 // New creates a gateway. Start attaches the IKE and ESP layers.
@@ -150,9 +158,17 @@ func (g *Gateway) Close() {
 	g.call(func() {
 		for _, c := range g.conns {
 			g.teardown(c, "gateway shutting down")
+			c.removed = true
+			g.syncHealth(c)
 			if g.cfg.Routes != nil {
 				g.cfg.Routes.Clear(c.id)
 			}
+			if b, ok := bgpConfig(&c.cfg.Connection); ok && g.cfg.Addresses != nil {
+				g.cfg.Addresses.AddrDel(b.tunnel)
+			}
+		}
+		if g.speaker != nil {
+			g.speaker.Close()
 		}
 	})
 	close(g.done)

@@ -19,6 +19,7 @@ type metrics struct {
 	rekeys     *prometheus.CounterVec
 	failures   *prometheus.CounterVec
 	dpdTimeout *prometheus.CounterVec
+	healthUp   *prometheus.GaugeVec
 
 	mu      sync.Mutex              // guards tunnels
 	tunnels map[esp.TunnelID]string // tunnel → connection ID, for the collector
@@ -42,8 +43,20 @@ func newMetrics() *metrics {
 			Name: "ipsecgw_dpd_timeouts_total",
 			Help: "Peers declared dead by dead peer detection.",
 		}, []string{"connection"}),
+		healthUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ipsecgw_health_check_up",
+			Help: "1 while the connection's health-check target answers, 0 after it failed.",
+		}, []string{"connection"}),
 		tunnels: map[esp.TunnelID]string{},
 	}
+}
+
+func (m *metrics) health(conn string, up bool) {
+	v := 0.0
+	if up {
+		v = 1
+	}
+	m.healthUp.WithLabelValues(conn).Set(v)
 }
 
 func (m *metrics) state(conn, state string) {
@@ -68,6 +81,7 @@ func (m *metrics) forget(conn string) {
 	m.rekeys.DeletePartialMatch(prometheus.Labels{"connection": conn})
 	m.failures.DeletePartialMatch(prometheus.Labels{"connection": conn})
 	m.dpdTimeout.DeleteLabelValues(conn)
+	m.healthUp.DeleteLabelValues(conn)
 	m.mu.Lock()
 	for t, c := range m.tunnels {
 		if c == conn {
@@ -86,7 +100,7 @@ func (m *metrics) tunnel(t esp.TunnelID, conn string) {
 // Register adds the gateway's series to reg.
 func (g *Gateway) Register(reg prometheus.Registerer) error {
 	m := g.metrics
-	for _, c := range []prometheus.Collector{m.up, m.rekeys, m.failures, m.dpdTimeout, &collector{g: g}} {
+	for _, c := range []prometheus.Collector{m.up, m.rekeys, m.failures, m.dpdTimeout, m.healthUp, &collector{g: g}} {
 		if err := reg.Register(c); err != nil {
 			return err
 		}

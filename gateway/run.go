@@ -81,7 +81,12 @@ func Hook(ctx context.Context, env *daemon.Env) (api.StatusProvider, api.Control
 		log.Warn("flush stale routes", "err", err)
 	}
 
-	g := New(Config{Store: env.Store, Address: addr, TUN: dev.Name(), Routes: routes, Logger: log})
+	link, err := nl.LinkByName(dev.Name())
+	if err != nil {
+		return fail(fmt.Errorf("gateway: %s: %w", dev.Name(), err))
+	}
+	g := New(Config{Store: env.Store, Address: addr, TUN: dev.Name(), Routes: routes,
+		Addresses: tunAddrs{nl, link}, Logger: log})
 
 	var mgr *v2.Manager
 	eng, err := esp.New(esp.Config{
@@ -183,4 +188,18 @@ func (g *Gateway) Lookup(local, remote netip.AddrPort, id *v2.Identity) (*v2.Pee
 		}
 	})
 	return found, found != nil
+}
+
+// tunAddrs adds and removes addresses of the TUN device over netlink.
+type tunAddrs struct {
+	nl   *netlink.Handle
+	link netlink.Link
+}
+
+func (a tunAddrs) AddrAdd(p netip.Prefix) error {
+	return a.nl.AddrReplace(a.link, &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}})
+}
+
+func (a tunAddrs) AddrDel(p netip.Prefix) error {
+	return a.nl.AddrDel(a.link, &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}})
 }

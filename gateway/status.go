@@ -27,11 +27,11 @@ func (g *Gateway) Status(ctx context.Context) (*api.Status, error) {
 	for _, s := range stats.SAs {
 		saStats[[2]uint32{s.SPI, uint32(s.Direction)}] = s
 	}
-	type snap struct{ state, msg string }
+	type snap struct{ state, msg, bgp, health string }
 	states := map[string]snap{}
 	g.call(func() {
 		for id, c := range g.conns {
-			states[id] = snap{c.state, c.message}
+			states[id] = snap{c.state, c.message, g.bgpState(&c.cfg.Connection), c.healthState()}
 		}
 	})
 	out := &api.Status{GatewayAddress: g.cfg.Address.String()}
@@ -44,7 +44,7 @@ func (g *Gateway) Status(ctx context.Context) (*api.Status, error) {
 			cs.TransitRouterID = sc.Attachment.TransitRouterID
 		}
 		if s, ok := states[sc.ID]; ok {
-			cs.State, cs.Message = s.state, s.msg
+			cs.State, cs.Message, cs.BGP, cs.Health = s.state, s.msg, s.bgp, s.health
 		}
 		for i, sa := range sas {
 			if sa.Peer != sc.ID {

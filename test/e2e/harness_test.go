@@ -198,6 +198,13 @@ type Conn struct {
 	ESPEnc, ESPAuth, ESPDH     string
 	ESPLife                    int
 	DPD, NATT                  bool
+	// BGP (when PeerASN is set) and health check (when HCDest is set).
+	BGPCIDR, BGPLocal string
+	PeerASN           uint32
+	Announce          []string
+	HCDest, HCSource  string
+	HCInterval        int
+	HCRetries         int
 }
 
 // defaultConn is the product's defaults against the lab's gwA.
@@ -252,6 +259,22 @@ var connTmpl = template.Must(template.New("c").Funcs(template.FuncMap{"list": fu
       lifetime: {{.ESPLife}}
     dpd: {{.DPD}}
     nat_traversal: {{.NATT}}
+{{- if .PeerASN}}
+    bgp:
+      enabled: true
+      tunnel_cidr: {{.BGPCIDR}}
+      local_address: {{.BGPLocal}}
+      peer_asn: {{.PeerASN}}
+      announce: {{list .Announce}}
+{{- end}}
+{{- if .HCDest}}
+    health_check:
+      enabled: true
+      destination_ip: {{.HCDest}}
+      source_ip: {{.HCSource}}
+      interval: {{.HCInterval}}
+      retries: {{.HCRetries}}
+{{- end}}
 {{- end}}
 `))
 
