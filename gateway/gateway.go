@@ -68,8 +68,8 @@ type Config struct {
 	// NoBGP and NoHealthChecks disable the BGP speaker and the ICMP
 	// probers (unit tests without sockets).
 	NoBGP, NoHealthChecks bool
-	Logger  *slog.Logger
-	Now     func() time.Time
+	Logger                *slog.Logger
+	Now                   func() time.Time
 	// InboundGrace is how long a replaced inbound SA keeps accepting
 	// packets after a rekey (make-before-break). Default 10 s.
 	InboundGrace time.Duration
