@@ -21,6 +21,23 @@ type AuthorizeRequest struct {
 	Payer     config.Payer `json:"payer,omitempty"`
 }
 
+// ConnectionResult is the body of a successful create or replace: the
+// stored connection plus the warnings (allowed but discouraged settings such
+// as des or md5) its configuration earned.
+type ConnectionResult struct {
+	store.Connection
+	Warnings []ErrorDetail `json:"warnings,omitempty"`
+}
+
+// result wraps a stored connection with its warnings.
+func result(c *store.Connection) *ConnectionResult {
+	out := &ConnectionResult{Connection: *c}
+	for _, w := range c.Connection.Warnings("") {
+		out.Warnings = append(out.Warnings, ErrorDetail{Field: w.Field, Rule: w.Rule, Message: w.Message})
+	}
+	return out
+}
+
 // ConnectionList is the body of GET /v1/connections.
 type ConnectionList struct {
 	Connections []*store.Connection `json:"connections"`
@@ -78,7 +95,7 @@ func (s *Server) listConnections(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) createConnection(w http.ResponseWriter, r *http.Request) {
 	var c config.Connection
-	if !decode(w, r, &c) {
+	if !decodeConfig(w, r, &c) {
 		return
 	}
 	got, err := s.store.CreateConnection(c)
@@ -87,7 +104,7 @@ func (s *Server) createConnection(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/v1/connections/"+got.ID)
-	writeJSON(w, http.StatusCreated, present(got, showSecrets(r)))
+	writeJSON(w, http.StatusCreated, result(present(got, showSecrets(r))))
 }
 
 func (s *Server) getConnection(w http.ResponseWriter, r *http.Request) {
@@ -104,7 +121,7 @@ func (s *Server) getConnection(w http.ResponseWriter, r *http.Request) {
 func (s *Server) replaceConnection(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	var c config.Connection
-	if !decode(w, r, &c) {
+	if !decodeConfig(w, r, &c) {
 		return
 	}
 	if c.ID != "" && c.ID != id {
@@ -117,7 +134,7 @@ func (s *Server) replaceConnection(w http.ResponseWriter, r *http.Request) {
 		s.writeStoreError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, present(got, showSecrets(r)))
+	writeJSON(w, http.StatusOK, result(present(got, showSecrets(r))))
 }
 
 func (s *Server) deleteConnection(w http.ResponseWriter, r *http.Request) {
@@ -224,7 +241,7 @@ func (s *Server) listTransitRouters(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) createTransitRouter(w http.ResponseWriter, r *http.Request) {
 	var tr config.TransitRouter
-	if !decode(w, r, &tr) {
+	if !decodeConfig(w, r, &tr) {
 		return
 	}
 	got, err := s.store.CreateTransitRouter(tr)

@@ -10,6 +10,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -208,6 +209,46 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	}
 	writeError(w, http.StatusBadRequest, decodeError(err))
 	return false
+}
+
+// decodeConfig reads a JSON body into v, a config struct (connection,
+// transit router), with config.Decode: unlike encoding/json it reports every
+// unknown key, duplicate key and wrong type at once, each with its full key
+// path ("ike.colour"), exactly as the connections file is checked. The body
+// must still be one JSON object: config.Decode would accept YAML too.
+func decodeConfig(w http.ResponseWriter, r *http.Request, v any) bool {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, decodeError(err))
+		return false
+	}
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		writeError(w, http.StatusBadRequest, decodeError(io.EOF))
+		return false
+	}
+	if !json.Valid(trimmed) {
+		var probe any
+		err := json.Unmarshal(trimmed, &probe)
+		if err == nil {
+			err = errors.New("invalid JSON")
+		}
+		writeError(w, http.StatusBadRequest, decodeError(err))
+		return false
+	}
+	if trimmed[0] != '{' {
+		writeError(w, http.StatusBadRequest, ErrorDetail{Rule: config.RuleType, Message: "the request body must be a JSON object"})
+		return false
+	}
+	if err := config.Decode(trimmed, v); err != nil {
+		if details, ok := fieldErrors(err); ok {
+			writeError(w, http.StatusBadRequest, details...)
+		} else {
+			writeError(w, http.StatusBadRequest, ErrorDetail{Rule: RuleInvalidJSON, Message: err.Error()})
+		}
+		return false
+	}
+	return true
 }
 
 // decodeError turns an encoding/json error into a detail naming the field.

@@ -192,7 +192,11 @@ func TestCreateValidAndInvalid(t *testing.T) {
 		{"wrong type", `{"customer_gateway":"192.0.2.1","psk":"x","dpd":"yes"}`, "dpd", config.RuleType},
 		{"id given", `{"id":"vco-000000000000","customer_gateway":"192.0.2.1","psk":"x"}`, "id", config.RuleNotAllowed},
 		{"syntax", `{"customer_gateway":`, "", config.RuleSyntax},
-		{"trailing data", `{"customer_gateway":"192.0.2.1","psk":"x"} {}`, "", api.RuleInvalidJSON},
+		{"trailing data", `{"customer_gateway":"192.0.2.1","psk":"x"} {}`, "", config.RuleSyntax},
+		{"nested unknown field", `{"customer_gateway":"192.0.2.1","psk":"x","ike":{"colour":"red"}}`, "ike.colour", config.RuleUnknownKey},
+		{"duplicate key", `{"customer_gateway":"192.0.2.1","psk":"x","psk":"y"}`, "psk", config.RuleDuplicateKey},
+		{"not an object", `["customer_gateway"]`, "", config.RuleType},
+		{"tr unknown field", `{"customer_gateway":"192.0.2.1","psk":"x","route_table":5}`, "route_table", config.RuleUnknownKey},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -207,6 +211,15 @@ func TestCreateValidAndInvalid(t *testing.T) {
 	if after := e.snapshot(); after != before {
 		t.Errorf("rejected creates changed the store:\n%s\n%s", before, after)
 	}
+}
+
+func TestAllUnknownKeysReported(t *testing.T) {
+	e := newEnv(t, nil)
+	code, b := e.call("POST", "/v1/connections", `{"customer_gateway":"192.0.2.1","psk":"x","colour":1,"ipsec":{"pfs":true}}`)
+	e.mustFail(code, b, 400, "colour", config.RuleUnknownKey)
+	e.mustFail(code, b, 400, "ipsec.pfs", config.RuleUnknownKey)
+	code, b = e.call("POST", "/v1/transit-routers", `{"name":"x","route_table":"ten"}`)
+	e.mustFail(code, b, 400, "route_table", config.RuleType)
 }
 
 func TestAllErrorsReported(t *testing.T) {
@@ -514,5 +527,27 @@ func TestClientErrorDetails(t *testing.T) {
 	c, _ := client.New("unix:///nonexistent/ipsecgw.sock")
 	if _, err := c.ListConnections(context.Background(), false); !client.IsUnreachable(err) {
 		t.Errorf("missing socket: %v", err)
+	}
+}
+
+func TestWarningsBesideSuccess(t *testing.T) {
+	e := newEnv(t, nil)
+	res, err := e.c.CreateConnection(context.Background(), &config.Connection{
+		CustomerGateway: "192.0.2.1", PSK: "x", IKE: config.IKEConfig{Encryption: config.EncDES}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, w := range res.Warnings {
+		if w.Field == "ike.encryption" && w.Rule == config.RuleDiscouraged {
+			found = true
+		}
+	}
+	if !found || res.ID == "" {
+		t.Errorf("warnings = %+v", res.Warnings)
+	}
+	res, err = e.c.ReplaceConnection(context.Background(), res.ID, &config.Connection{CustomerGateway: "192.0.2.1", PSK: "x"})
+	if err != nil || len(res.Warnings) != 0 {
+		t.Errorf("replace without weak settings: %v %+v", err, res.Warnings)
 	}
 }

@@ -51,17 +51,17 @@ func (c *Client) GetConnection(ctx context.Context, id string, secrets bool) (*s
 	return &out, c.do(ctx, http.MethodGet, path("connections", id), secretsQuery(secrets), nil, &out)
 }
 
-// CreateConnection creates a connection; the answer carries its ID and
-// effective (defaulted) configuration, PSK redacted.
-func (c *Client) CreateConnection(ctx context.Context, conn *config.Connection) (*store.Connection, error) {
-	var out store.Connection
+// CreateConnection creates a connection; the answer carries its ID,
+// effective (defaulted) configuration with the PSK redacted, and warnings.
+func (c *Client) CreateConnection(ctx context.Context, conn *config.Connection) (*api.ConnectionResult, error) {
+	var out api.ConnectionResult
 	return &out, c.do(ctx, http.MethodPost, path("connections"), nil, conn, &out)
 }
 
 // ReplaceConnection replaces connection id's configuration (PUT; omitted
 // fields take their defaults).
-func (c *Client) ReplaceConnection(ctx context.Context, id string, conn *config.Connection) (*store.Connection, error) {
-	var out store.Connection
+func (c *Client) ReplaceConnection(ctx context.Context, id string, conn *config.Connection) (*api.ConnectionResult, error) {
+	var out api.ConnectionResult
 	return &out, c.do(ctx, http.MethodPut, path("connections", id), nil, conn, &out)
 }
 
