@@ -161,7 +161,7 @@ func printConfigError(w io.Writer, err error) {
 	var list config.Errors
 	if errors.As(err, &list) {
 		for _, fe := range list {
-			fmt.Fprintf(w, "%s: %s (%s)\n", fe.Field, fe.Message, fe.Rule)
+			fmt.Fprintln(w, fe.Text())
 		}
 		return
 	}
