@@ -62,6 +62,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // PSK-charset messages contain & < >
 	_ = enc.Encode(v)
 }
 

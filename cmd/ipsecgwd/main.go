@@ -1,6 +1,6 @@
 // Command ipsecgwd is the ipsecgw gateway daemon: it keeps the IPsec
 // connections in its persistent store, serves the management API and
-// Prometheus metrics, and (as the gateway grows) runs the tunnels.
+// Prometheus metrics, and runs the tunnels (package gateway).
 //
 // main only parses flags; package daemon wires the components together.
 package main
@@ -29,7 +29,7 @@ const usageText = `NAME
     ipsecgwd - IPsec/IKE gateway daemon
 
 SYNOPSIS
-    ipsecgwd [-config FILE] [-log-format text|json]
+    ipsecgwd [-config FILE] [-log-format text|json] [-no-gateway]
     ipsecgwd [-config FILE] -check
 
 DESCRIPTION
@@ -55,6 +55,11 @@ OPTIONS
         "field: message (rule)", and exit: 0 valid, 1 invalid.
     -log-format text|json
         Log record format on standard error (default text).
+    -no-gateway
+        Run the control plane only: the store, the API and metrics, but no
+        TUN device, IKE or ESP sockets (no root needed). Connections are
+        stored and validated; status reports them as "configured" and
+        initiate/terminate answer 501. For staging configuration and tests.
     -help
         Show this text.
 
@@ -94,6 +99,7 @@ func run(args []string, stderr io.Writer) int {
 	configPath := fs.String("config", "", "daemon configuration file")
 	check := fs.Bool("check", false, "validate the configuration and exit")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
+	noGateway := fs.Bool("no-gateway", false, "serve the store and API only: no TUN, no IKE/ESP sockets")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -126,7 +132,12 @@ func run(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	if err := daemon.Run(ctx, cfg, daemon.Options{Logger: log, Gateway: gateway.Hook}); err != nil {
+	opts := daemon.Options{Logger: log, Gateway: gateway.Hook}
+	if *noGateway {
+		opts.Gateway = nil
+		log.Info("gateway disabled (-no-gateway): connections are stored but no tunnels run")
+	}
+	if err := daemon.Run(ctx, cfg, opts); err != nil {
 		log.Error("ipsecgwd: fatal", "err", err)
 		return 1
 	}

@@ -55,7 +55,9 @@ func startDaemon(t *testing.T, bin, cfgPath, logPath string, c *client.Client) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "-config", cfgPath)
+	// -no-gateway: the store and API are under test, not the tunnels (no
+	// TUN device, no root, no sockets on the gateway address).
+	cmd := exec.Command(bin, "-config", cfgPath, "-no-gateway")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
