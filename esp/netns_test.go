@@ -90,7 +90,7 @@ type side struct {
 	tun *tunio.Device
 }
 
-func setupNetns(t *testing.T, encap bool, suite xform.Suite, pathMTU int) [2]side {
+func setupNetns(t *testing.T, encap bool, suite xform.Suite, pathMTU int, uo ...udpio.Options) [2]side {
 	if testing.Short() {
 		t.Skip("needs root and network namespaces")
 	}
@@ -120,7 +120,7 @@ func setupNetns(t *testing.T, encap bool, suite xform.Suite, pathMTU int) [2]sid
 				return err
 			}
 			sides[i].tun = d
-			if udp, err = udpio.ListenUDP(netip.AddrPortFrom(netip.IPv4Unspecified(), 4500), udpio.Options{}); err != nil {
+			if udp, err = udpio.ListenUDP(netip.AddrPortFrom(netip.IPv4Unspecified(), 4500), append(uo, udpio.Options{})[0]); err != nil {
 				return err
 			}
 			raw, err = udpio.ListenRawESP(netip.IPv4Unspecified())
@@ -211,10 +211,17 @@ func TestNetnsForward(t *testing.T) {
 		name    string
 		encap   bool
 		streams int
-	}{{"encap/1", true, 1}, {"encap/4", true, 4}, {"raw/1", false, 1}} {
+		uo      udpio.Options
+	}{
+		{"encap/1", true, 1, udpio.Options{}},
+		{"encap/4", true, 4, udpio.Options{}},
+		// RFC 3948's zero checksum costs UDP GSO (Linux refuses both).
+		{"encap-zerocsum/1", true, 1, udpio.Options{ZeroChecksum: true}},
+		{"raw/1", false, 1, udpio.Options{}},
+	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := xform.Suite{Encr: xform.EncrAESGCM16, KeyBits: 128}
-			sides := setupNetns(t, c.encap, s, 1500)
+			sides := setupNetns(t, c.encap, s, 1500, c.uo)
 			lanIP := [2]string{"10.1.0.1", "10.2.0.1"}
 			hostIP := [2]string{"10.1.0.10", "10.2.0.10"}
 			for i, h := range hostNS {
