@@ -520,3 +520,67 @@ func TestSecondOpenTimesOut(t *testing.T) {
 		t.Errorf("second Open took %v", d)
 	}
 }
+
+// TestConcurrentRulesAtomic races operations whose rules depend on each
+// other: the check and the write of each must be atomic, so exactly one of
+// two same-name creates wins, and a delete racing an attach never leaves an
+// attachment to a deleted connection.
+func TestConcurrentRulesAtomic(t *testing.T) {
+	s := openTest(t, t.TempDir(), Options{})
+	tr, err := s.CreateTransitRouter(config.TransitRouter{Name: "tr", RouteTable: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		name := "n" + string(rune('a'+i))
+		var wg sync.WaitGroup
+		errs := make([]error, 4)
+		for g := range errs {
+			wg.Go(func() { _, errs[g] = s.CreateConnection(testConn(name)) })
+		}
+		wg.Wait()
+		ok := 0
+		for _, err := range errs {
+			if err == nil {
+				ok++
+			} else if !isConflict(err) {
+				t.Fatalf("create: %v", err)
+			}
+		}
+		if ok != 1 {
+			t.Fatalf("%d concurrent creates of %q succeeded, want 1", ok, name)
+		}
+		list, _ := s.ListConnections()
+		var id string
+		for _, c := range list {
+			if c.Name == name {
+				id = c.ID
+			}
+		}
+		var delErr, attErr error
+		wg.Go(func() { delErr = s.DeleteConnection(id) })
+		wg.Go(func() {
+			_, attErr = s.Attach(config.Attachment{ConnectionID: id, TransitRouterID: tr.ID, Zone: "z"})
+		})
+		wg.Wait()
+		c, getErr := s.GetConnection(id)
+		switch {
+		case delErr == nil && attErr == nil:
+			t.Fatalf("both delete and attach succeeded")
+		case delErr == nil:
+			if !errors.Is(getErr, ErrNotFound) {
+				t.Fatalf("deleted connection still there: %v", getErr)
+			}
+		case attErr == nil:
+			if getErr != nil || c.Attachment == nil {
+				t.Fatalf("attached connection: %v %+v", getErr, c)
+			}
+		}
+	}
+	trs, _ := s.GetTransitRouter(tr.ID)
+	for _, id := range trs.Attachments {
+		if _, err := s.GetConnection(id); err != nil {
+			t.Errorf("orphan attachment for %s: %v", id, err)
+		}
+	}
+}
