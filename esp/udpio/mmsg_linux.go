@@ -106,21 +106,51 @@ func sendmmsg(fd uintptr, r *ring, from int) (int, syscall.Errno) {
 	return int(n), errno
 }
 
-// groSize returns the UDP_GRO segment size carried in control data, 0 if
-// the datagram was not coalesced.
-func groSize(oob []byte) int {
+// oobSize fits a UDP_GRO/UDP_SEGMENT and an IPv6 packet-info message.
+var oobSize = unix.CmsgSpace(2) + unix.CmsgSpace(unix.SizeofInet6Pktinfo)
+
+// parseCmsgs returns the UDP_GRO segment size (0 if the datagram was not
+// coalesced) and the packet's destination address from IP_PKTINFO or
+// IPV6_PKTINFO (invalid if absent).
+func parseCmsgs(oob []byte) (gro int, dst netip.Addr) {
 	for len(oob) >= unix.SizeofCmsghdr {
 		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
 		l := int(h.Len)
 		if l < unix.SizeofCmsghdr || l > len(oob) {
-			return 0
+			break
 		}
-		if h.Level == unix.SOL_UDP && h.Type == unix.UDP_GRO && l >= unix.CmsgLen(2) {
-			return int(*(*uint16)(unsafe.Pointer(&oob[unix.CmsgLen(0)])))
+		data := oob[unix.CmsgLen(0):l]
+		switch {
+		case h.Level == unix.SOL_UDP && h.Type == unix.UDP_GRO && len(data) >= 2:
+			gro = int(*(*uint16)(unsafe.Pointer(&data[0])))
+		case h.Level == unix.IPPROTO_IP && h.Type == unix.IP_PKTINFO && len(data) >= unix.SizeofInet4Pktinfo:
+			pi := (*unix.Inet4Pktinfo)(unsafe.Pointer(&data[0]))
+			dst = netip.AddrFrom4(pi.Addr)
+		case h.Level == unix.IPPROTO_IPV6 && h.Type == unix.IPV6_PKTINFO && len(data) >= unix.SizeofInet6Pktinfo:
+			pi := (*unix.Inet6Pktinfo)(unsafe.Pointer(&data[0]))
+			dst = netip.AddrFrom16(pi.Addr).Unmap()
 		}
 		oob = oob[min(unix.CmsgSpace(l-unix.CmsgLen(0)), len(oob)):]
 	}
-	return 0
+	return gro, dst
+}
+
+// putPktinfo writes an IP_PKTINFO (IPv4 socket) or IPV6_PKTINFO control
+// message choosing src as the source address, and returns its length.
+func putPktinfo(oob []byte, src netip.Addr, v6 bool) int {
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+	if !v6 {
+		h.Level, h.Type = unix.IPPROTO_IP, unix.IP_PKTINFO
+		h.SetLen(unix.CmsgLen(unix.SizeofInet4Pktinfo))
+		pi := (*unix.Inet4Pktinfo)(unsafe.Pointer(&oob[unix.CmsgLen(0)]))
+		*pi = unix.Inet4Pktinfo{Spec_dst: src.As4()}
+		return unix.CmsgSpace(unix.SizeofInet4Pktinfo)
+	}
+	h.Level, h.Type = unix.IPPROTO_IPV6, unix.IPV6_PKTINFO
+	h.SetLen(unix.CmsgLen(unix.SizeofInet6Pktinfo))
+	pi := (*unix.Inet6Pktinfo)(unsafe.Pointer(&oob[unix.CmsgLen(0)]))
+	*pi = unix.Inet6Pktinfo{Addr: src.As16()}
+	return unix.CmsgSpace(unix.SizeofInet6Pktinfo)
 }
 
 // putGSO writes a UDP_SEGMENT control message into oob and returns its length.

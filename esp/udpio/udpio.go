@@ -35,7 +35,9 @@ const (
 	groBufSize     = 65536 // one coalesced datagram
 )
 
-// Options tune a UDP bind.
+// Options tune a UDP bind. A socket bound to the unspecified address
+// reports each datagram's destination in Message.Local (IP_PKTINFO) and
+// sends from Message.Local when it is set.
 type Options struct {
 	// NoGSO disables UDP segmentation offload on send.
 	NoGSO bool
@@ -56,6 +58,10 @@ type UDP struct {
 	local netip.AddrPort
 	gso   bool
 	gro   bool
+	// pktinfo: the socket is bound to the unspecified address, so it
+	// reports each datagram's destination and accepts a source per send.
+	pktinfo bool
+	v6      bool
 
 	rmu   sync.Mutex // serializes Receive; guards the receive state below
 	rr    *ring
@@ -113,6 +119,16 @@ func ListenUDP(addr netip.AddrPort, o Options) (*UDP, error) {
 		if o.ZeroChecksum && !v6 {
 			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_NO_CHECK, 1)
 		}
+		if addr.Addr().IsUnspecified() {
+			// Learn each datagram's destination address: IKE needs it
+			// for NAT detection (RFC 7296 §2.23) and replies from it.
+			if v6 {
+				u.pktinfo = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, 1) == nil
+				unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_PKTINFO, 1) // v4-mapped peers
+			} else {
+				u.pktinfo = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_PKTINFO, 1) == nil
+			}
+		}
 		if u.gro && unix.SetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_GRO, 1) != nil {
 			u.gro = false // old kernel: plain recvmmsg
 		}
@@ -121,9 +137,8 @@ func ListenUDP(addr netip.AddrPort, o Options) (*UDP, error) {
 		conn.Close()
 		return nil, fmt.Errorf("udpio: socket options: %w", err)
 	}
-	oobLen := unix.CmsgSpace(2)
-	u.rr, u.wr = newRing(Batch, oobLen), newRing(Batch, oobLen)
-	u.rr.v6, u.wr.v6 = v6, v6
+	u.rr, u.wr = newRing(Batch, oobSize), newRing(Batch, oobSize)
+	u.rr.v6, u.wr.v6, u.v6 = v6, v6, v6
 	if u.gro {
 		u.big = make([][]byte, groBufs)
 		for i := range u.big {
@@ -180,8 +195,12 @@ func (u *UDP) Receive(msgs []netio.Message) (int, error) {
 		return u.receiveGRO(msgs)
 	}
 	n := min(len(msgs), Batch)
+	oob := 0
+	if u.pktinfo {
+		oob = oobSize
+	}
 	for i := 0; i < n; i++ {
-		u.rr.set(i, msgs[i].Buf, nil, netip.AddrPort{}, 0)
+		u.rr.set(i, msgs[i].Buf, nil, netip.AddrPort{}, oob)
 	}
 	u.rr.n = n
 	if err := u.rc.Read(u.recvF); err != nil {
@@ -193,7 +212,7 @@ func (u *UDP) Receive(msgs []netio.Message) (int, error) {
 	for i := 0; i < u.rn; i++ {
 		msgs[i].N = int(u.rr.hdrs[i].n)
 		msgs[i].Remote = getSockaddr(&u.rr.names[i])
-		msgs[i].Local = u.local
+		msgs[i].Local = u.localFor(i)
 	}
 	return u.rn, nil
 }
@@ -219,7 +238,8 @@ func (u *UDP) receiveGRO(msgs []netio.Message) (int, error) {
 	for k < len(msgs) && u.pendIdx < u.pendN {
 		h := &u.rr.hdrs[u.pendIdx]
 		total := int(h.n)
-		seg := groSize(u.rr.oob[u.pendIdx][:h.hdr.Controllen])
+		seg, _ := parseCmsgs(u.rr.oob[u.pendIdx][:h.hdr.Controllen])
+		local := u.localFor(u.pendIdx)
 		if seg <= 0 {
 			seg = total
 		} else if seg < total {
@@ -230,7 +250,7 @@ func (u *UDP) receiveGRO(msgs []netio.Message) (int, error) {
 			end := min(u.pendOff+seg, total)
 			m := &msgs[k]
 			m.N = copy(m.Buf, u.big[u.pendIdx][u.pendOff:end])
-			m.Remote, m.Local = from, u.local
+			m.Remote, m.Local = from, local
 			u.pendOff = end
 			k++
 		}
@@ -240,6 +260,31 @@ func (u *UDP) receiveGRO(msgs []netio.Message) (int, error) {
 		}
 	}
 	return k, nil
+}
+
+// localFor returns the local address of received slot i.
+func (u *UDP) localFor(i int) netip.AddrPort {
+	if u.pktinfo {
+		h := &u.rr.hdrs[i].hdr
+		if _, dst := parseCmsgs(u.rr.oob[i][:h.Controllen]); dst.IsValid() {
+			return netip.AddrPortFrom(dst, u.local.Port())
+		}
+	}
+	return u.local
+}
+
+// control writes slot's control data: a GSO segment size (0: none) and,
+// on an unbound socket, the source address; it returns the length.
+func (u *UDP) control(slot int, gso int, local netip.Addr) int {
+	oob := u.wr.oob[slot]
+	n := 0
+	if gso > 0 {
+		n = putGSO(oob, uint16(gso))
+	}
+	if u.pktinfo && local.IsValid() && !local.IsUnspecified() && (u.v6 || local.Is4()) {
+		n += putPktinfo(oob[n:], local, u.v6 && !local.Is4())
+	}
+	return n
 }
 
 func (u *UDP) doSend(fd uintptr) bool {
@@ -294,7 +339,7 @@ func (u *UDP) fill(msgs []netio.Message) int {
 	for i < len(msgs) && slot < Batch {
 		m := &msgs[i]
 		if !u.gso {
-			u.wr.set(slot, m.Buf, nil, m.Remote, 0)
+			u.wr.set(slot, m.Buf, nil, m.Remote, u.control(slot, 0, m.Local.Addr()))
 			slot, i = slot+1, i+1
 			continue
 		}
@@ -302,7 +347,7 @@ func (u *UDP) fill(msgs []netio.Message) int {
 		size := len(m.Buf)
 		j := i + 1
 		total := size
-		for j < len(msgs) && j-i < maxGSOSegments && msgs[j].Remote == m.Remote &&
+		for j < len(msgs) && j-i < maxGSOSegments && msgs[j].Remote == m.Remote && msgs[j].Local == m.Local &&
 			len(msgs[j].Buf) <= size && total+len(msgs[j].Buf) <= maxGSOBytes {
 			total += len(msgs[j].Buf)
 			j++
@@ -311,7 +356,7 @@ func (u *UDP) fill(msgs []netio.Message) int {
 			}
 		}
 		if j-i == 1 {
-			u.wr.set(slot, m.Buf, nil, m.Remote, 0)
+			u.wr.set(slot, m.Buf, nil, m.Remote, u.control(slot, 0, m.Local.Addr()))
 		} else {
 			if cap(u.coal[slot]) < total {
 				u.coal[slot] = make([]byte, 0, maxGSOBytes)
@@ -321,10 +366,8 @@ func (u *UDP) fill(msgs []netio.Message) int {
 				b = append(b, x.Buf...)
 			}
 			u.coal[slot] = b
-			oob := u.wr.oob[slot]
-			l := putGSO(oob, uint16(size))
 			u.gsoSends.Add(1)
-			u.wr.set(slot, b, nil, m.Remote, l)
+			u.wr.set(slot, b, nil, m.Remote, u.control(slot, size, m.Local.Addr()))
 		}
 		slot, i = slot+1, j
 	}

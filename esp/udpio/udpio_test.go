@@ -173,3 +173,34 @@ func TestRawESPLoopback(t *testing.T) {
 		t.Fatalf("received %+v", got)
 	}
 }
+
+// TestUDPPktinfo: an unbound socket reports the address each datagram was
+// sent to and sends from the Local address it is given (IKE replies from
+// the address it was reached on).
+func TestUDPPktinfo(t *testing.T) {
+	for _, o := range []Options{{}, {NoGRO: true}} {
+		any, err := ListenUDP(netip.MustParseAddrPort("0.0.0.0:0"), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		peer := listen(t, o)
+		to := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.3"), any.LocalAddr().Port())
+		if err := peer.Send([]netio.Message{{Buf: []byte("ike"), Remote: to}}); err != nil {
+			t.Fatal(err)
+		}
+		got := receiveAll(t, any, 1)
+		if len(got) != 1 || got[0].Local != to {
+			t.Fatalf("%+v: local %v, want %v", o, got, to)
+		}
+		// Reply from 127.0.0.5, a different local address.
+		from := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.5"), any.LocalAddr().Port())
+		if err := any.Send([]netio.Message{{Buf: []byte("reply"), Local: from, Remote: peer.LocalAddr()}}); err != nil {
+			t.Fatal(err)
+		}
+		back := receiveAll(t, peer, 1)
+		if len(back) != 1 || back[0].Remote != from {
+			t.Fatalf("%+v: reply came from %+v, want %v", o, back, from)
+		}
+		any.Close()
+	}
+}
