@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/ipsecgw/ipsecgw/api"
@@ -40,7 +41,7 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	app := &app{stdout: stdout, stderr: stderr, getenv: getenv}
 	root := app.rootCommand()
-	root.SetArgs(args)
+	root.SetArgs(normalizeArgs(args))
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
@@ -48,6 +49,34 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return exitOK
 	}
 	return app.report(err)
+}
+
+// longFlags are the flags also accepted with one dash (-api URL), the
+// spelling SPEC §4 uses; pflag alone would read -api as -a -p -i.
+var longFlags = map[string]bool{
+	"api": true, "token": true, "output": true, "file": true, "dry-run": true,
+	"show-secrets": true, "help": true, "tr": true, "zone": true, "gateway-type": true,
+	"account": true, "cen": true, "payer": true, "name": true, "route-table": true,
+}
+
+// normalizeArgs rewrites "-api" and "-api=URL" to their "--" form, up to a
+// "--" terminator.
+func normalizeArgs(args []string) []string {
+	out := make([]string, len(args))
+	copy(out, args)
+	for i, a := range out {
+		if a == "--" {
+			break
+		}
+		if len(a) < 3 || a[0] != '-' || a[1] == '-' {
+			continue
+		}
+		name, _, _ := strings.Cut(a[1:], "=")
+		if longFlags[name] {
+			out[i] = "-" + a
+		}
+	}
+	return out
 }
 
 // exitError carries an exit code chosen by a command, after it has printed

@@ -351,3 +351,19 @@ func TestPrintStatusLikeSwanctl(t *testing.T) {
 		}
 	}
 }
+
+func TestSingleDashLongFlags(t *testing.T) {
+	url, _ := server(t)
+	code, stdout, stderr := cli(t, "", "-api", url, "conn", "list", "-output", "json")
+	if code != 0 || !strings.Contains(stdout, `"connections"`) {
+		t.Errorf("-api URL: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if code, _, _ := cli(t, "", "-api="+url, "status"); code != 0 {
+		t.Errorf("-api=URL: exit %d", code)
+	}
+	got := normalizeArgs([]string{"-api", "x", "-o", "json", "-f", "y", "--", "-api"})
+	want := []string{"--api", "x", "-o", "json", "-f", "y", "--", "-api"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("normalizeArgs = %v", got)
+	}
+}

@@ -27,7 +27,7 @@ its HTTP+JSON management API. It validates and applies connections files,
 manages IPsec connections, transit routers, attachments and cross-account
 authorizations, and shows the state of the tunnels.
 
-The daemon is reached at --api, or $IPSECGW_API when --api is not given, or
+The daemon is reached at --api (also spelled -api), or $IPSECGW_API when --api is not given, or
 unix:///run/ipsecgw/api.sock. A TCP address (http://127.0.0.1:9811) needs the
 daemon's api_token, given with --token or $IPSECGW_TOKEN.
 
