@@ -102,4 +102,3 @@ func backoff(fails int) {
 		time.Sleep(time.Duration(min(fails, 100)) * time.Millisecond)
 	}
 }
-
