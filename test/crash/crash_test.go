@@ -358,3 +358,46 @@ func TestSIGKILLKeepsAcknowledgedWrites(t *testing.T) {
 	m.mu.Unlock()
 	t.Logf("final: %d connections verified", live)
 }
+
+func TestSIGTERMShutsDownCleanly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the daemon; skipped with -short")
+	}
+	bin := buildDaemon(t)
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "run", "api.sock")
+	cfgPath := filepath.Join(dir, "ipsecgwd.yaml")
+	logPath := filepath.Join(dir, "ipsecgwd.log")
+	cfg := fmt.Sprintf("address: 192.0.2.2\nstate_dir: %s\napi: unix://%s\nmetrics: \"\"\n", filepath.Join(dir, "state"), sock)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New("unix://" + sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, bin, cfgPath, logPath, c)
+	created, err := c.CreateConnection(context.Background(), &config.Connection{Name: "hq", CustomerGateway: "192.0.2.1", PSK: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-d.exited:
+	case <-time.After(20 * time.Second):
+		t.Fatal("ipsecgwd ignored SIGTERM")
+	}
+	if d.err != nil {
+		log, _ := os.ReadFile(logPath)
+		t.Fatalf("exit after SIGTERM: %v\n%s", d.err, log)
+	}
+	if _, err := os.Stat(sock); !os.IsNotExist(err) {
+		t.Errorf("socket left behind after SIGTERM: %v", err)
+	}
+	startDaemon(t, bin, cfgPath, logPath, c)
+	if got, err := c.GetConnection(context.Background(), created.ID, false); err != nil || got.Name != "hq" {
+		t.Errorf("after restart: %v %+v", err, got)
+	}
+}
