@@ -12,7 +12,9 @@
 # long per run / in total; defaults 20, 20s, 180s), IPSECGW_BIN_DIR
 # (prebuilt ipsecgwd and ipsecgw; default: built from the tree),
 # WIREGUARD_GO (a prebuilt wireguard-go; default: built from go.mod's
-# golang.zx2c4.com/wireguard), SKIP_ESPBENCH=1, SKIP_E2E=1.
+# golang.zx2c4.com/wireguard), BENCH_PATHS (only rows whose "path suite"
+# label contains one of these comma-separated strings), SKIP_ESPBENCH=1,
+# SKIP_E2E=1.
 set -eu
 cd "$(dirname "$0")/.."
 GO=${GO:-go}

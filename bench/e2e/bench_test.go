@@ -14,7 +14,9 @@
 // cell, default 3), BENCH_QUIET_PCT/BENCH_QUIET_MAX/BENCH_QUIET_BUDGET
 // (wait before each run until the host is below that busy %, at most that
 // long per run and in total; defaults 20, 20s, 180s), BENCH_OUT (the
-// results file), IPSECGW_BIN_DIR and WIREGUARD_GO (prebuilt binaries).
+// results file), BENCH_PATHS (only the rows whose "path suite" label
+// contains one of these comma-separated strings), IPSECGW_BIN_DIR and
+// WIREGUARD_GO (prebuilt binaries).
 //
 // All beds are built first and the runs are interleaved (repetition 1 of
 // every cell, then repetition 2, ...), so a burst of load from elsewhere on
@@ -46,6 +48,26 @@ func paths() []*path {
 		}
 	}
 	return append(ps, &path{kind: kindWireGuard}, &path{kind: kindPlain})
+}
+
+// selectPaths keeps the paths whose "kind suite" label contains one of the
+// comma-separated substrings of filter (all when filter is empty): for
+// looking at one path, e.g. under perf, without the whole run.
+func selectPaths(ps []*path, filter string) []*path {
+	if filter == "" {
+		return ps
+	}
+	var out []*path
+	for _, p := range ps {
+		label := p.kind.String() + " " + p.suiteName()
+		for _, f := range strings.Split(filter, ",") {
+			if f != "" && strings.Contains(label, f) {
+				out = append(out, p)
+				break
+			}
+		}
+	}
+	return out
 }
 
 func TestBench(t *testing.T) {
@@ -80,7 +102,7 @@ func TestBench(t *testing.T) {
 	}
 	binaries(t)
 
-	ps := paths()
+	ps := selectPaths(paths(), os.Getenv("BENCH_PATHS"))
 	for _, p := range ps {
 		start := time.Now()
 		p.setup(t)
