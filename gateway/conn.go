@@ -302,8 +302,15 @@ func (g *Gateway) childUp(ev v2.ChildUp) {
 	if c == nil {
 		return
 	}
+	local, remote := ev.Local, ev.Remote
+	if ev.Encap {
+		// ESP-in-UDP goes to the NAT-T port (RFC 3948 §2.1) even when the
+		// IKE SA itself never floated off port 500 (strongSwan's faked NAT
+		// as initiator does that).
+		local, remote = natt(local), natt(remote)
+	}
 	if err := g.dp.UpsertTunnel(c.tunnel, esp.TunnelConfig{
-		Local: ev.Local, Remote: ev.Remote, Encap: ev.Encap, Keepalive: ev.Encap,
+		Local: local, Remote: remote, Encap: ev.Encap, Keepalive: ev.Encap,
 		AnyInbound: c.cfg.Mode() == config.RoutingDestination,
 	}); err != nil {
 		g.log.Error("data plane tunnel", "conn", c.id, "err", err)
@@ -332,6 +339,14 @@ func (g *Gateway) childUp(ev v2.ChildUp) {
 		"suite", ev.Suite.String(), "local_ts", ev.LocalTS, "remote_ts", ev.RemoteTS, "encap", ev.Encap, "rekeyed", ev.Rekeyed)
 	g.setState(c, api.StateEstablished, "")
 	g.syncRoutes(c)
+}
+
+// natt moves an IKE endpoint on port 500 to the NAT-T port 4500.
+func natt(ap netip.AddrPort) netip.AddrPort {
+	if ap.Port() == v2.IKEPort {
+		return netip.AddrPortFrom(ap.Addr(), v2.NATTPort)
+	}
+	return ap
 }
 
 // handleESP applies one data-plane event.
