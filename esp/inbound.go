@@ -3,6 +3,7 @@ package esp
 import (
 	"encoding/binary"
 	"errors"
+	"net"
 	"net/netip"
 	"os"
 )
@@ -23,7 +24,7 @@ func (e *Engine) receive(bind Bind, udp bool) {
 		n, err := bind.Receive(b.msgs)
 		if err != nil && n == 0 {
 			e.inPool <- b
-			if e.closing.Load() || errors.Is(err, os.ErrClosed) || errors.Is(err, errClosed) {
+			if e.closing.Load() || errors.Is(err, os.ErrClosed) || errors.Is(err, net.ErrClosed) {
 				return
 			}
 			fails++
@@ -41,9 +42,6 @@ func (e *Engine) receive(bind Bind, udp bool) {
 		}
 	}
 }
-
-// errClosed lets binds signal shutdown without importing os.
-var errClosed = errors.New("esp: bind closed")
 
 // classifyBatch prepares an inbound batch; it returns the number of ESP
 // packets that go on to decryption.
