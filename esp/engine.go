@@ -31,6 +31,7 @@ package esp
 import (
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -173,6 +174,9 @@ const (
 func New(cfg Config) (*Engine, error) {
 	if cfg.TUN == nil {
 		return nil, errors.New("esp: config: TUN device required")
+	}
+	if mtu, err := cfg.TUN.MTU(); err == nil && mtu > MaxTUNMTU {
+		return nil, fmt.Errorf("esp: config: TUN MTU %d above %d", mtu, MaxTUNMTU)
 	}
 	if cfg.UDP == nil && cfg.RawESP == nil {
 		return nil, errors.New("esp: config: a UDP or raw ESP bind is required")

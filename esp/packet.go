@@ -103,6 +103,9 @@ func innerMTU(room, iv, block, icv int) int {
 	return n - espTrailerLen
 }
 
+// MaxTUNMTU is the largest TUN MTU the engine's fixed buffers take.
+const MaxTUNMTU = bufSize - headroom - tailroom
+
 // Buffer geometry for callers of Encap: an inner packet placed at Headroom
 // in a buffer of BufSize bytes can always be encapsulated in place.
 const (
