@@ -176,6 +176,9 @@ func (sa *ikeSA) handleAuthRequest(rc *received) ([]message.Payload, error) {
 		sa.log.Info("peer expects another identity of ours", "idr", idr.String())
 	}
 	sa.remoteID = idi.String()
+	// IKE_AUTH arrived where the initiator moved after NAT detection
+	// (port 4500, §2.23): that is where the SA lives from now on.
+	sa.local, sa.remote = rc.local, rc.remote
 	idr := idPayload(sa.peer.localID(), true)
 	out := []message.Payload{idr, &message.Auth{Method: message.AuthPSK,
 		Data: ikecrypto.PSKAuth(sa.prf, sa.peer.PSK, hs.initResp, hs.ni, sa.keys.Pr, idr.Body())}}

@@ -150,13 +150,13 @@ func count[T Event](r *recorder) (n int, last T) {
 
 // pair is two managers A (192.0.2.1) and B (192.0.2.2) over a fake network.
 type pair struct {
-	t          *testing.T
-	clock      *fakeClock
-	net        *fakeNet
-	a, b       *Manager
-	ra, rb     *recorder
-	peerA      *Peer // A's config for B
-	peerB      *Peer // B's config for A
+	t      *testing.T
+	clock  *fakeClock
+	net    *fakeNet
+	a, b   *Manager
+	ra, rb *recorder
+	peerA  *Peer // A's config for B
+	peerB  *Peer // B's config for A
 }
 
 var (

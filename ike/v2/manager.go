@@ -198,10 +198,15 @@ func (m *Manager) jitter(d time.Duration) time.Duration {
 	return time.Duration(binary.BigEndian.Uint64(b[:]) % uint64(d))
 }
 
-// rekeyDelay schedules a rekey before the hard lifetime: at 90 % of it,
-// minus up to 5 % of jitter so that the two ends rarely collide.
+// rekeyDelay schedules a rekey before the hard lifetime, minus up to 5 %
+// of jitter so that the two ends rarely collide. The margin before expiry
+// is 10 % of the lifetime but at least min(lifetime/3, 30 s): with the
+// window of one exchange, a child rekey may have to wait for an IKE rekey
+// (or a retransmission) to finish, and with short lifetimes 10 % is not
+// enough time for that.
 func (m *Manager) rekeyDelay(lifetime time.Duration) time.Duration {
-	return lifetime*9/10 - m.jitter(lifetime/20)
+	margin := max(lifetime/10, min(lifetime/3, 30*time.Second))
+	return lifetime - margin - m.jitter(lifetime/20)
 }
 
 // retryDelay spaces out a refused or failed rekey (TEMPORARY_FAILURE, §2.25).

@@ -78,6 +78,7 @@ func (sa *ikeSA) transmit(r *request, mid uint32) error {
 	if sa.dpd != nil {
 		sa.dpd.Probing(now)
 	}
+	sa.log.Debug("request sent", "exchange", r.exch, "mid", mid, "len", len(pkt), "to", sa.remote)
 	sa.send(pkt, sa.local, sa.remote)
 	return nil
 }
