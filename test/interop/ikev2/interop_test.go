@@ -80,6 +80,9 @@ func runCase(t *testing.T, b *lab.Bed, mc matrixCase) {
 		peer.LocalID, peer.RemoteID = "gwb.example.org", "gwa.example.org"
 	}
 	if mc.subnets {
+		// charon (kernel-libipsec) installs a route per policy and needs a
+		// local address inside each local subnet.
+		b.Exec(lab.GwA, "ip", "addr", "replace", "10.1.1.1/24", "dev", "lo")
 		conn.LocalTS = []string{lab.ClientNet, "10.1.1.0/24"}
 		conn.RemoteTS = []string{lab.ServerNet, "10.2.1.0/24"}
 		peer.LocalTS = []netip.Prefix{netip.MustParsePrefix(lab.ServerNet), netip.MustParsePrefix("10.2.1.0/24")}
@@ -287,7 +290,7 @@ func waitDown(t *testing.T, o *ours) v2.IKEDown {
 func TestDeadPeerAndDelete(t *testing.T) {
 	b := lab.New(t, lab.Options{Charon: []string{lab.GwA}})
 	c := b.Charon(lab.GwA)
-	peer := peerFor(t, b, "aes128-sha256-modp2048", "aes128-sha256")
+	peer := peerFor(t, b, "aes128-sha1-modp1024", "aes128-sha1-modp1024")
 	peer.DPDDelay, peer.DPDTimeout = 2*time.Second, 6*time.Second
 	o := startOurs(t, b, peer)
 	if err := c.Initiate("", 20*time.Second); err != nil {
