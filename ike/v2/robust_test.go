@@ -119,14 +119,17 @@ func TestGarbageNeverCrashes(t *testing.T) {
 	var seed [32]byte
 	r := rand.New(rand.NewChaCha8(seed))
 	var sample []byte
+	var mu sync.Mutex
 	p.net.setDrop(func(pkt []byte, from, to netip.AddrPort) bool {
+		mu.Lock()
+		defer mu.Unlock()
 		if sample == nil && len(pkt) > 40 {
 			sample = append([]byte(nil), pkt...)
 		}
 		return false
 	})
 	p.a.Rekey("toB", false)
-	eventually(t, "a sample", func() bool { return sample != nil })
+	eventually(t, "a sample", func() bool { mu.Lock(); defer mu.Unlock(); return sample != nil })
 	for i := 0; i < 3000; i++ {
 		var b []byte
 		if i%2 == 0 {
