@@ -303,7 +303,7 @@ func (sa *ikeSA) finishChildRekey(old, c *child, nonces [][]byte) {
 	sa.installChild(c, old)
 	if old.peerRekey != nil && bytes.Compare(minNonce(nonces), minNonce(old.peerRekeyNonces)) < 0 {
 		sa.log.Info("rekey collision lost: deleting our redundant CHILD_SA", "in", spiStr(c.inSPI))
-		old.state = ChildRekeyed // the peer deletes it
+		sa.awaitPeerDelete(old)
 		c.state = ChildDeleting
 		c.rekeyAt = time.Time{}
 		sa.enqueue(sa.deleteChildRequestReason(c, ReasonRekeyed))
@@ -314,6 +314,16 @@ func (sa *ikeSA) finishChildRekey(old, c *child, nonces [][]byte) {
 	}
 	old.state = ChildDeleting
 	sa.enqueue(sa.deleteChildRequestReason(old, ReasonRekeyed))
+}
+
+// awaitPeerDelete marks a replaced CHILD_SA whose deletion is the peer's
+// job; should the Delete never come, it expires on its own.
+func (sa *ikeSA) awaitPeerDelete(c *child) {
+	c.state = ChildRekeyed
+	c.rekeyAt = time.Time{}
+	if dl := sa.now().Add(2 * sa.giveUpAfter()); c.expireAt.IsZero() || dl.Before(c.expireAt) {
+		c.expireAt = dl
+	}
 }
 
 // handleCreateChild is the responder's CREATE_CHILD_SA: an IKE SA rekey
@@ -365,8 +375,7 @@ func (sa *ikeSA) handleCreateChild(rc *received) ([]message.Payload, error) {
 		// exchange's completion decides (finishChildRekey).
 		old.peerRekey, old.peerRekeyNonces = c, [][]byte{ni, nr}
 	} else {
-		old.state = ChildRekeyed // the peer deletes it after this exchange
-		old.rekeyAt = time.Time{}
+		sa.awaitPeerDelete(old) // the peer deletes it after this exchange
 	}
 	sa.installChild(c, old)
 	return out, nil

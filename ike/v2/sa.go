@@ -122,14 +122,24 @@ func (sa *ikeSA) run() {
 	}
 }
 
-// post runs fn on the SA goroutine; false if the SA is gone or busy.
+// post runs fn on the SA goroutine; false if the SA is gone. It never
+// blocks, so it is safe from OnEvent (which runs on an SA goroutine): with
+// a full inbox a helper goroutine waits for room or for the SA's end.
 func (sa *ikeSA) post(fn func()) bool {
 	select {
 	case sa.inbox <- fn:
 		return true
 	case <-sa.done:
 		return false
+	default:
 	}
+	go func() {
+		select {
+		case sa.inbox <- fn:
+		case <-sa.done:
+		}
+	}()
+	return true
 }
 
 // nextWake is the earliest timer deadline.

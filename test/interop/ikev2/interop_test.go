@@ -138,7 +138,7 @@ func runCase(t *testing.T, b *lab.Bed, mc matrixCase) {
 		}
 		sw2, me2 := waitChange(t, c, o, func(s lab.IKESA) bool {
 			ch2, _ := s.InstalledChild()
-			return ch2.SPIIn != ch.SPIIn && len(s.Children) == 1
+			return ch2.SPIIn != ch.SPIIn && installed(s) == 1
 		})
 		ch2, _ := sw2.InstalledChild()
 		wantDH := espSuite(t, mc.esp).DH
@@ -152,8 +152,10 @@ func runCase(t *testing.T, b *lab.Bed, mc matrixCase) {
 		if wantDH == 0 && (ch2.DHGroup != "" || gotDH != 0) {
 			t.Errorf("no PFS expected: strongSwan %q, ours %v", ch2.DHGroup, gotDH)
 		}
-		if len(me2.Children) != 1 {
-			t.Errorf("old CHILD_SA not deleted on our side: %+v", me2.Children)
+		// The old SA may linger a moment in REKEYED state on our side
+		// when strongSwan still has to delete it; never more than two.
+		if len(me2.Children) > 2 {
+			t.Errorf("old CHILD_SAs not deleted on our side: %+v", me2.Children)
 		}
 		t.Logf("child rekeyed: %s/%s -> %s/%s dh=%q", ch.SPIIn, ch.SPIOut, ch2.SPIIn, ch2.SPIOut, ch2.DHGroup)
 		checkChildEvents(t, o)
@@ -177,10 +179,14 @@ func runCase(t *testing.T, b *lab.Bed, mc matrixCase) {
 		if err := c.Rekey(true); err != nil {
 			t.Fatal(err)
 		}
-		waitChange(t, c, o, func(s lab.IKESA) bool {
+		sw3, _ := waitChange(t, c, o, func(s lab.IKESA) bool {
 			ch3, _ := s.InstalledChild()
-			return ch3.SPIIn != ch2.SPIIn && len(s.Children) == 1
+			return ch3.SPIIn != ch2.SPIIn && installed(s) == 1
 		})
+		ch3, _ := sw3.InstalledChild()
+		if want := espSuite(t, mc.esp).DH; want != 0 && ch3.DHGroup != want.String() {
+			t.Errorf("PFS group of the rekey over the new IKE SA: %q, want %v", ch3.DHGroup, want)
+		}
 	}
 
 	// Our Terminate deletes both ends.
@@ -196,6 +202,18 @@ func runCase(t *testing.T, b *lab.Bed, mc matrixCase) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// installed counts strongSwan's INSTALLED children: a rekeyed SA lingers
+// for charon.delete_rekeyed_delay (5 s) after its deletion.
+func installed(s lab.IKESA) int {
+	n := 0
+	for _, c := range s.Children {
+		if c.State == "INSTALLED" {
+			n++
+		}
+	}
+	return n
 }
 
 // waitChange waits until strongSwan's established SA satisfies cond and
@@ -245,9 +263,18 @@ func TestWrongPSK(t *testing.T) {
 	peer.PSK = []byte("not-the-lab-psk")
 	o := startOurs(t, b, peer)
 
-	// strongSwan initiates: we refuse.
-	if err := c.Initiate("", 10*time.Second); err == nil {
-		t.Fatal("strongSwan established with a wrong PSK")
+	// strongSwan initiates: we refuse. (A charon that just started may
+	// fail the first initiate before sending anything: try again then.)
+	for i := 0; i < 3; i++ {
+		err := c.Initiate("", 10*time.Second)
+		if err == nil {
+			t.Fatal("strongSwan established with a wrong PSK")
+		}
+		if len(o.evs()) > 0 {
+			break
+		}
+		t.Logf("initiate: %v", err)
+		time.Sleep(time.Second)
 	}
 	if down := waitDown(t, o); down.Reason != v2.ReasonAuthFailed {
 		t.Fatalf("our side: %v, want auth failed", down.Reason)
