@@ -191,6 +191,11 @@ func (sa *ikeSA) onTimer(now time.Time) {
 		return
 	}
 	if !sa.expireAt.IsZero() && !now.Before(sa.expireAt) {
+		if sa.state == StateRekeyed {
+			// Replaced, and the peer never deleted it: just forget it.
+			sa.close(ReasonRekeyed, nil)
+			return
+		}
 		sa.log.Info("IKE SA hard lifetime reached")
 		sa.close(ReasonExpired, nil)
 		return

@@ -66,16 +66,20 @@ func (s ChildState) String() string {
 
 // IKESAStatus is a snapshot of an IKE SA for status listings.
 type IKESAStatus struct {
-	Peer          string
-	State         State
-	Initiator     bool
-	SPIi, SPIr    uint64
-	Suite         ikecrypto.IKESuite
+	Peer      string // connection name
+	State     State
+	Initiator bool // we are the original initiator
+	// SPIi and SPIr are the IKE SPIs (initiator's, responder's).
+	SPIi, SPIr uint64
+	// Suite is the negotiated IKE SA suite (zero before IKE_SA_INIT completes).
+	Suite ikecrypto.IKESuite
+	// Local and Remote are the current IKE endpoints (port 4500 after a
+	// NAT was detected).
 	Local, Remote netip.AddrPort
-	LocalID       string
-	RemoteID      string
-	NATLocal      bool // we are behind a NAT (or pretend to be)
-	NATRemote     bool // the peer is behind a NAT
+	LocalID       string // our identity
+	RemoteID      string // the peer's authenticated identity
+	NATLocal      bool   // we are behind a NAT (or pretend to be)
+	NATRemote     bool   // the peer is behind a NAT
 	Established   time.Time
 	RekeyIn       time.Duration // 0: no rekey scheduled
 	Children      []ChildSAStatus
@@ -85,13 +89,17 @@ type IKESAStatus struct {
 
 // ChildSAStatus is a snapshot of a CHILD_SA.
 type ChildSAStatus struct {
-	State             ChildState
-	InSPI, OutSPI     uint32
-	Suite             ikecrypto.ChildSuite
+	State ChildState
+	// InSPI is our inbound ESP SPI, OutSPI the peer's.
+	InSPI, OutSPI uint32
+	// Suite is the negotiated ESP suite; DH is the group of the last
+	// CREATE_CHILD_SA (0 for IKE_AUTH or without PFS).
+	Suite ikecrypto.ChildSuite
+	// LocalTS and RemoteTS are the negotiated (narrowed) selectors.
 	LocalTS, RemoteTS []netip.Prefix
-	Encap             bool
+	Encap             bool // ESP in UDP
 	Installed         time.Time
-	RekeyIn           time.Duration
+	RekeyIn           time.Duration // 0: no rekey scheduled
 
 	rekeyAt time.Time
 }
