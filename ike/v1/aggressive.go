@@ -92,6 +92,7 @@ func (sa *isakmpSA) amInitiator(p inPacket, msg *message.MessageV1, ps []message
 		return nil
 	}
 	sa.processVendorIDs(ps)
+	sa.authenticated(p)
 	sa.detectNAT(ps, p.local, p.remote)
 	sa.float()
 	out := []message.Payload{&message.DataV1{PayloadType: message.PayloadV1HASH, Data: sa.hashI()}}
@@ -106,7 +107,6 @@ func (sa *isakmpSA) amInitiator(p inPacket, msg *message.MessageV1, ps []message
 	p1.ex.iv = niv
 	p1.ex.received(p.raw)
 	sa.transmit(p1.ex, pkt, false)
-	sa.authenticated(p)
 	sa.establish(false)
 	return nil
 }

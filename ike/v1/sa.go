@@ -343,6 +343,9 @@ func (sa *isakmpSA) authenticated(p inPacket) {
 	if !sa.natt {
 		return // without NAT-T the peer stays where phase 1 found it
 	}
+	if sa.local.Port() == sa.m.nattPort && p.local.Port() != sa.m.nattPort {
+		return // RFC 3947 §4: once floated to 4500, IKE stays there (a late port-500 message)
+	}
 	from := sa.remote
 	sa.remote, sa.local = p.remote, p.local
 	if sa.state == v2.StateEstablished && from != p.remote {

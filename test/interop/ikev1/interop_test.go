@@ -1,0 +1,314 @@
+package ikev1
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	v2 "github.com/ipsecgw/ipsecgw/ike/v2"
+	"github.com/ipsecgw/ipsecgw/test/lab"
+)
+
+// matrixCase is one interop run. ike and esp are strongSwan proposal
+// strings; a DH group in esp is the Quick Mode PFS group.
+type matrixCase struct {
+	name       string
+	ike, esp   string
+	aggressive bool
+	weInitiate bool
+	fqdn       bool
+	rekey      string // "", "child-swan", "child-ours", "ike-ours" (re-authentication)
+	dpd        bool   // short DPD on both ends; the SA must survive on acks
+	end        string // "swan-delete", "ours-delete", or "" (cleared)
+	wrongPSK   bool
+}
+
+// The cover of SPEC §1 for IKEv1: both modes, both roles, IP and FQDN
+// identities, every cipher, hash and group on the IKE side (3des-md5-
+// modp768, aes256-sha512-modp2048, aes192-sha256-modp1536, aes128-sha1-
+// modp1024, aes128-sha384-modp1024) and on the ESP side (des, 3des,
+// aes128/256, AES-GCM × md5, sha1, sha256, sha512 × PFS groups 1, 2, 5,
+// 14 and none), Quick Mode rekeys by either side (with PFS), phase 1
+// re-authentication, DPD, Delete either way, NAT with random ports, and
+// a wrong PSK either way.
+var bedA = []matrixCase{
+	{name: "main/swan-init/aes128-sha1-modp1024/child-rekey-swan", ike: "aes128-sha1-modp1024", esp: "aes128-sha1-modp1024", rekey: "child-swan", end: "swan-delete"},
+	{name: "main/ours-init/3des-md5-modp768/des-md5-pfs768/child-rekey-ours", ike: "3des-md5-modp768", esp: "des-md5-modp768", weInitiate: true, rekey: "child-ours", end: "ours-delete"},
+	{name: "main/swan-init/aes256-sha512-modp2048/dpd/reauth-ours", ike: "aes256-sha512-modp2048", esp: "aes256-sha256", dpd: true, rekey: "ike-ours"},
+}
+
+var bedB = []matrixCase{
+	{name: "aggr/swan-init/fqdn/aes192-sha256-modp1536/aes128gcm16-pfs1536", ike: "aes192-sha256-modp1536", esp: "aes128gcm16-modp1536", aggressive: true, fqdn: true, end: "swan-delete"},
+	{name: "aggr/ours-init/fqdn/aes128-sha384-modp1024/3des-sha512-pfs2048/child-rekey-ours", ike: "aes128-sha384-modp1024", esp: "3des-sha512-modp2048", aggressive: true, weInitiate: true, fqdn: true, rekey: "child-ours", end: "ours-delete"},
+	{name: "main/swan-init/wrong-psk", ike: "aes128-sha1-modp1024", esp: "aes128-sha1", wrongPSK: true},
+	{name: "aggr/ours-init/wrong-psk", ike: "aes128-sha1-modp1024", esp: "aes128-sha1", aggressive: true, weInitiate: true, wrongPSK: true},
+}
+
+var natCases = []matrixCase{
+	{name: "natrandom/main/swan-init/aes128-sha256-modp2048/child-rekey-swan", ike: "aes128-sha256-modp2048", esp: "aes256-sha1-modp1024", rekey: "child-swan", end: "swan-delete"},
+	{name: "natrandom/aggr/swan-init/fqdn/aes256-sha1-modp1536", ike: "aes256-sha1-modp1536", esp: "aes192-sha512", aggressive: true, fqdn: true},
+}
+
+// TestMatrix runs the cases on three beds in parallel (two plain, one
+// behind a masquerading NAT with random ports). Each bed is reused across
+// its cases; each case gets a fresh negotiator and a reloaded connection.
+func TestMatrix(t *testing.T) {
+	for _, g := range []struct {
+		name  string
+		opt   lab.Options
+		cases []matrixCase
+	}{
+		{"plainA", lab.Options{Charon: []string{lab.GwA}}, bedA},
+		{"plainB", lab.Options{Charon: []string{lab.GwA}}, bedB},
+		{"natrandom", lab.Options{NAT: true, NATRandom: true, Charon: []string{lab.GwA}}, natCases},
+	} {
+		t.Run(g.name, func(t *testing.T) {
+			t.Parallel()
+			b := lab.New(t, g.opt)
+			for _, mc := range g.cases {
+				t.Run(mc.name, func(t *testing.T) { runCase(t, b, mc) })
+			}
+		})
+	}
+}
+
+func runCase(t *testing.T, b *lab.Bed, mc matrixCase) {
+	c := b.Charon(lab.GwA)
+	conn := b.DefaultConn(lab.GwA)
+	conn.Version, conn.Aggressive = 1, mc.aggressive
+	conn.IKEProposal, conn.ESPProposal = mc.ike, mc.esp
+	peer := peerFor(t, b, mc.ike, mc.esp)
+	peer.Aggressive = mc.aggressive
+	if mc.fqdn {
+		conn.LocalID, conn.RemoteID = "fqdn:gwa.example.org", "fqdn:gwb.example.org"
+		peer.LocalID, peer.RemoteID = "gwb.example.org", "gwa.example.org"
+	}
+	if mc.dpd {
+		conn.DPDDelay, conn.DPDTimeout = 2*time.Second, 10*time.Second
+		peer.DPDDelay = 2 * time.Second
+	}
+	if mc.wrongPSK {
+		conn.PSK = "not-the-" + lab.DefaultPSK
+	}
+	if err := c.Reload(conn); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Clear("") })
+	o := startOurs(t, b, peer)
+	if mc.wrongPSK {
+		wrongPSK(t, c, o, mc)
+		return
+	}
+	start := time.Now()
+	if mc.weInitiate {
+		if err := o.m.Initiate(peer); err != nil {
+			t.Fatal(err)
+		}
+	} else if err := c.Initiate("", 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	sw, me := waitBoth(t, c, o, 15*time.Second, nil)
+	ch, _ := sw.InstalledChild()
+	t.Logf("established in %v: IKE %s/%s %s-%d/%s/%s/%s, ESP %s/%s %s-%d/%s pfs=%q encap=%v nat-any=%v ts %v <-> %v",
+		time.Since(start).Round(time.Millisecond), sw.SPIInit, sw.SPIResp, sw.EncrAlg, sw.EncrKeysize, sw.IntegAlg, sw.PRFAlg, sw.DHGroup,
+		ch.SPIIn, ch.SPIOut, ch.EncrAlg, ch.EncrKeysize, ch.IntegAlg, ch.DHGroup, ch.Encap, sw.NATAny, ch.LocalTS, ch.RemoteTS)
+	if sw.Initiator == mc.weInitiate || me.Initiator != mc.weInitiate {
+		t.Errorf("roles: strongSwan initiator %v, ours %v", sw.Initiator, me.Initiator)
+	}
+	if !ch.Encap || !me.NATRemote || sw.RemotePort != 4500 || me.Local.Port() != 4500 {
+		t.Errorf("NAT-T expected (libipsec fakes NAT): swan encap %v remote port %d, our natRemote %v local %v", ch.Encap, sw.RemotePort, me.NATRemote, me.Local)
+	}
+	if mc.fqdn && (sw.RemoteID != "gwb.example.org" || me.RemoteID != "gwa.example.org") {
+		t.Errorf("FQDN ids: strongSwan sees %q, we see %q", sw.RemoteID, me.RemoteID)
+	}
+	if mc.aggressive && !mc.weInitiate {
+		o.mu.Lock()
+		ids := strings.Join(o.ids, ",")
+		o.mu.Unlock()
+		if want := string(peer.RemoteID); ids != want {
+			t.Errorf("aggressive mode lookup by identity: asked %q, want %q", ids, want)
+		}
+	}
+	if len(ch.LocalTS) != 1 || ch.LocalTS[0] != lab.ClientNet || len(ch.RemoteTS) != 1 || ch.RemoteTS[0] != lab.ServerNet {
+		t.Errorf("selectors %v <-> %v", ch.LocalTS, ch.RemoteTS)
+	}
+	checkChildUp(t, o, me)
+
+	if mc.dpd {
+		time.Sleep(7 * time.Second)
+		log := c.Log()
+		if !strings.Contains(log, "N(DPD)") || !strings.Contains(log, "N(DPD_ACK)") {
+			t.Errorf("no R-U-THERE / R-U-THERE-ACK both ways in strongSwan's log:\n%s", tail(log, 30))
+		}
+		if len(evsOf[v2.IKEDown](o)) != 0 {
+			t.Fatalf("SA went down during DPD: %+v", evsOf[v2.IKEDown](o))
+		}
+		waitBoth(t, c, o, 5*time.Second, nil)
+	}
+
+	switch mc.rekey {
+	case "child-swan":
+		if err := c.Rekey(true); err != nil {
+			t.Fatal(err)
+		}
+		childRekeyed(t, c, o, ch)
+	case "child-ours":
+		if o.m.Rekey("gwA", false) != 1 {
+			t.Fatal("nothing to rekey")
+		}
+		childRekeyed(t, c, o, ch)
+	case "ike-ours":
+		if o.m.Rekey("gwA", true) != 1 {
+			t.Fatal("nothing to re-authenticate")
+		}
+		sw2, me2 := waitBoth(t, c, o, 20*time.Second, func(sw lab.IKESA, me v2.IKESAStatus) error {
+			if me.SPIi == 0 || fmt.Sprintf("%016x", me.SPIi) == sw.SPIInit && sw.SPIInit == fmt.Sprintf("%016x", firstIKEUp(o).SPIi) {
+				return fmt.Errorf("still the first ISAKMP SA")
+			}
+			sas, _ := c.ListSAs()
+			if len(sas) != 1 {
+				return fmt.Errorf("strongSwan still has %d ISAKMP SAs", len(sas))
+			}
+			return nil
+		})
+		downs := evsOf[v2.IKEDown](o)
+		if len(downs) != 1 || downs[0].Reason != v2.ReasonRekeyed {
+			t.Errorf("old ISAKMP SA: %+v", downs)
+		}
+		ups := evsOf[v2.IKEUp](o)
+		if len(ups) != 2 || !ups[1].Rekeyed || !ups[1].Initiator {
+			t.Errorf("IKEUp events %+v", ups)
+		}
+		t.Logf("re-authenticated: %s/%s (ours %016x/%016x)", sw2.SPIInit, sw2.SPIResp, me2.SPIi, me2.SPIr)
+	}
+
+	switch mc.end {
+	case "swan-delete":
+		if err := c.Terminate(""); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "our SAs deleted by the peer", 10*time.Second, func() bool { return len(o.m.SAs()) == 0 })
+		downs := evsOf[v2.IKEDown](o)
+		if last := downs[len(downs)-1]; last.Reason != v2.ReasonPeerDeleted {
+			t.Errorf("IKEDown reason %v", last.Reason)
+		}
+		for _, d := range evsOf[v2.ChildDown](o) {
+			if d.Reason != v2.ReasonPeerDeleted && d.Reason != v2.ReasonRekeyed {
+				t.Errorf("ChildDown %+v", d)
+			}
+		}
+	case "ours-delete":
+		if o.m.Terminate("gwA") != 1 {
+			t.Fatal("nothing to terminate")
+		}
+		if err := c.WaitNoSA(10 * time.Second); err != nil {
+			t.Fatalf("strongSwan kept its SAs after our Delete: %v\n%s", err, tail(c.Log(), 20))
+		}
+	}
+}
+
+func firstIKEUp(o *ours) v2.IKEUp {
+	if ups := evsOf[v2.IKEUp](o); len(ups) > 0 {
+		return ups[0]
+	}
+	return v2.IKEUp{}
+}
+
+// checkChildUp verifies our ChildUp event against our status.
+func checkChildUp(t *testing.T, o *ours, me v2.IKESAStatus) {
+	t.Helper()
+	ups := evsOf[v2.ChildUp](o)
+	if len(ups) == 0 {
+		t.Fatal("no ChildUp event")
+	}
+	u := ups[len(ups)-1]
+	s := u.Suite
+	if len(u.EncKeyIn) != s.Encr.KeyBytes(s.EncrKey) || len(u.EncKeyOut) != len(u.EncKeyIn) || len(u.IntegKeyIn) != s.Integ.KeyBytes() {
+		t.Errorf("key sizes %d/%d/%d for %v", len(u.EncKeyIn), len(u.EncKeyOut), len(u.IntegKeyIn), s)
+	}
+	if !u.Encap || u.Remote.Port() != me.Remote.Port() || u.Local.Port() != 4500 {
+		t.Errorf("ChildUp outer addresses %v -> %v encap %v, SA %v -> %v", u.Local, u.Remote, u.Encap, me.Local, me.Remote)
+	}
+}
+
+// childRekeyed waits for a Quick Mode rekey (make-before-break) to finish
+// on both ends: new SPIs agreed, the old SA gone from both.
+func childRekeyed(t *testing.T, c *lab.Charon, o *ours, old lab.ChildSA) {
+	t.Helper()
+	waitFor(t, "rekeyed ChildUp", 15*time.Second, func() bool {
+		for _, u := range evsOf[v2.ChildUp](o) {
+			if u.Rekeyed {
+				return true
+			}
+		}
+		return false
+	})
+	sw, me := waitBoth(t, c, o, 20*time.Second, func(sw lab.IKESA, me v2.IKESAStatus) error {
+		n := 0
+		for _, ch := range sw.Children {
+			if ch.SPIIn == old.SPIIn {
+				return fmt.Errorf("strongSwan still lists the old IPsec SA %s (%s)", ch.SPIIn, ch.State)
+			}
+			if ch.State == "INSTALLED" {
+				n++
+			}
+		}
+		if n != 1 || len(me.Children) != 1 {
+			return fmt.Errorf("IPsec SAs: strongSwan %d installed, ours %d", n, len(me.Children))
+		}
+		return nil
+	})
+	ch, _ := sw.InstalledChild()
+	var rekeyed v2.ChildUp
+	for _, u := range evsOf[v2.ChildUp](o) {
+		if u.Rekeyed {
+			rekeyed = u
+		}
+	}
+	if rekeyed.ReplacesSPI != me.Children[0].InSPI && fmt.Sprintf("%08x", rekeyed.ReplacesSPI) != old.SPIOut {
+		t.Errorf("ChildUp replaces %08x, old inbound SPI was %s", rekeyed.ReplacesSPI, old.SPIOut)
+	}
+	downs := evsOf[v2.ChildDown](o)
+	if len(downs) != 1 || fmt.Sprintf("%08x", downs[0].InSPI) != old.SPIOut {
+		t.Errorf("old IPsec SA down events %+v (old in %s)", downs, old.SPIOut)
+	}
+	t.Logf("rekeyed: ESP %s/%s pfs=%q (was %s/%s)", ch.SPIIn, ch.SPIOut, ch.DHGroup, old.SPIIn, old.SPIOut)
+}
+
+// wrongPSK checks a mismatched key fails cleanly on both ends: no SA
+// anywhere, our side reports ReasonAuthFailed within the phase 1 timeout.
+func wrongPSK(t *testing.T, c *lab.Charon, o *ours, mc matrixCase) {
+	start := time.Now()
+	if mc.weInitiate {
+		if err := o.m.Initiate(o.peer); err != nil {
+			t.Fatal(err)
+		}
+	} else if err := c.Initiate("", 12*time.Second); err == nil {
+		t.Fatal("strongSwan established with a wrong PSK")
+	}
+	waitFor(t, "our phase 1 failure", 15*time.Second, func() bool { return len(evsOf[v2.IKEDown](o)) > 0 })
+	d := evsOf[v2.IKEDown](o)[0]
+	if d.Reason != v2.ReasonAuthFailed {
+		t.Errorf("reason %v (%v), want authentication failed", d.Reason, d.Err)
+	}
+	if n := len(evsOf[v2.IKEUp](o)) + len(evsOf[v2.ChildUp](o)); n != 0 {
+		t.Errorf("%d up events with a wrong PSK", n)
+	}
+	if sas, _ := c.ListSAs(); func() bool { _, ok := lab.Established(sas); return ok }() {
+		t.Error("strongSwan lists an established SA")
+	}
+	t.Logf("failed cleanly after %v: %v", time.Since(start).Round(time.Millisecond), d.Err)
+}
+
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
