@@ -34,7 +34,7 @@ type ours struct {
 
 // startOurs opens the sockets inside gwB and starts a Manager answering
 // for peer (responder) and able to initiate it.
-func startOurs(t testing.TB, b *lab.Bed, peer *v2.Peer) *ours {
+func startOurs(t testing.TB, b *lab.Bed, peer *v2.Peer, mods ...func(*v2.Config)) *ours {
 	t.Helper()
 	o := &ours{t: t, peer: peer, served: make(chan struct{})}
 	err := b.Do(lab.GwB, func() error {
@@ -50,7 +50,7 @@ func startOurs(t testing.TB, b *lab.Bed, peer *v2.Peer) *ours {
 		lvl = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: lvl}))
-	o.m, err = v2.New(v2.Config{
+	cfg := v2.Config{
 		Send: o.tr.Send,
 		Lookup: func(local, remote netip.AddrPort, id *v2.Identity) (*v2.Peer, bool) {
 			o.mu.Lock()
@@ -64,7 +64,11 @@ func startOurs(t testing.TB, b *lab.Bed, peer *v2.Peer) *ours {
 		},
 		Logger:     log,
 		Retransmit: v2.Retransmit{Initial: time.Second, Timeout: 15 * time.Second},
-	})
+	}
+	for _, mod := range mods {
+		mod(&cfg)
+	}
+	o.m, err = v2.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
