@@ -194,7 +194,7 @@ func defaultPeer(name string, local, remote netip.Addr) *Peer {
 
 // pair is two managers A (192.0.2.1) and B (192.0.2.2) over a fake network.
 type pair struct {
-	t            *testing.T
+	t            testing.TB
 	clock        *fakeClock
 	net          *fakeNet
 	a, b         *Manager
@@ -202,7 +202,7 @@ type pair struct {
 	peerA, peerB *Peer
 }
 
-func newPair(t *testing.T) *pair {
+func newPair(t testing.TB) *pair {
 	p := &pair{t: t, clock: newFakeClock(), net: &fakeNet{nodes: map[netip.Addr]*Manager{}}, ra: &recorder{}, rb: &recorder{}}
 	p.peerA = defaultPeer("toB", addrA, addrB)
 	p.peerB = defaultPeer("toA", addrB, addrA)
@@ -228,7 +228,7 @@ func newPair(t *testing.T) *pair {
 }
 
 // eventually polls cond in real time while the fake clock stands still.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
