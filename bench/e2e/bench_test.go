@@ -70,6 +70,8 @@ func selectPaths(ps []*path, filter string) []*path {
 	return out
 }
 
+// TestBench builds every path's bed, measures the cells interleaved, and
+// prints and writes the table (see the package comment).
 func TestBench(t *testing.T) {
 	if os.Getenv("IPSECGW_BENCH") != "1" {
 		t.Skip("end-to-end benchmark: set IPSECGW_BENCH=1 (make bench)")
@@ -213,6 +215,15 @@ func report(cells []*cell, dur time.Duration, reps int) string {
 	for _, n := range streamCounts {
 		sb.WriteString(target(fmt.Sprintf("ipsecgwd↔ipsecgwd aes128gcm16 ≥ wireguard-go, %d stream(s)", n),
 			find(kindGwdGwd, &suiteGCM, n), find(kindWireGuard, nil, n), 1))
+	}
+	sb.WriteString("for comparison, the same targets on the NAT-T rows (ESP in UDP with GSO/GRO; not the default without a NAT):\n")
+	for _, n := range streamCounts {
+		sb.WriteString(target(fmt.Sprintf("ipsecgwd↔ipsecgwd (NAT-T) aes/sha1 ≥ 3× strongSwan↔strongSwan, %d stream(s)", n),
+			find(kindGwdNATT, &suiteCBC, n), find(kindSwanSwan, &suiteCBC, n), 3))
+	}
+	for _, n := range streamCounts {
+		sb.WriteString(target(fmt.Sprintf("ipsecgwd↔ipsecgwd (NAT-T) aes128gcm16 ≥ wireguard-go, %d stream(s)", n),
+			find(kindGwdNATT, &suiteGCM, n), find(kindWireGuard, nil, n), 1))
 	}
 	return sb.String()
 }
