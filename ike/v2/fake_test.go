@@ -218,7 +218,7 @@ func newPair(t *testing.T, cfgMod func(*Config)) *pair {
 // eventually polls cond in real time while the fake clock stands still.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		if cond() {
 			return
