@@ -86,10 +86,13 @@ func New(cfg Config) (*Manager, error) {
 
 // Close stops every SA goroutine without telling the peers and waits.
 func (m *Manager) Close() {
+	m.mu.Lock()
 	if m.closed.Swap(true) {
+		m.mu.Unlock()
 		return
 	}
 	close(m.quit)
+	m.mu.Unlock()
 	m.wg.Wait()
 }
 
@@ -110,10 +113,17 @@ func (m *Manager) newSA(p *Peer, initiator bool) *ikeSA {
 // start registers the SA under its SPI and runs its goroutine.
 func (m *Manager) start(sa *ikeSA) {
 	m.mu.Lock()
+	if m.closed.Load() {
+		// Close is waiting for the goroutines: start no new one.
+		m.mu.Unlock()
+		sa.state = StateClosed
+		close(sa.done)
+		return
+	}
 	m.sas[sa.ourSPI()] = sa
+	m.wg.Add(1)
 	m.mu.Unlock()
 	sa.publish()
-	m.wg.Add(1)
 	go sa.run()
 }
 

@@ -336,6 +336,7 @@ func (sa *ikeSA) handlePacket(p inPacket) {
 		// Authenticated but malformed: a request gets the codec's notify
 		// (INVALID_SYNTAX, UNSUPPORTED_CRITICAL_PAYLOAD); a response is
 		// dropped.
+		sa.log.Info("malformed protected message", "exchange", m.Exchange, "err", err)
 		if !m.IsResponse() {
 			sa.onRequest(rc, func(*received) ([]message.Payload, error) { return nil, err })
 		}

@@ -1,6 +1,7 @@
 package ikev2
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -92,4 +93,87 @@ func TestExtras(t *testing.T) {
 			t.Fatalf("strongSwan got %d INFORMATIONAL responses", n)
 		}
 	})
+
+	t.Run("no-proposal", func(t *testing.T) {
+		reload(t, nil) // aes128-sha1-modp1024 only
+		peer := peerFor(t, b, "aes256-sha512-modp2048", "aes128-sha1")
+		o := startOurs(t, b, peer)
+		if err := o.m.Initiate(peer); err != nil {
+			t.Fatal(err)
+		}
+		if d := waitDown(t, o); d.Reason != v2.ReasonNoProposal {
+			t.Fatalf("initiator: %v (%v)", d.Reason, d.Err)
+		}
+		// And the other way round: strongSwan's offer is refused by us.
+		o.setPeer(peer)
+		if err := c.Initiate("", 10*time.Second); err == nil {
+			t.Fatal("strongSwan established without a common proposal")
+		}
+		if !strings.Contains(c.Log(), "N(NO_PROP)") {
+			t.Fatal("strongSwan did not get NO_PROPOSAL_CHOSEN")
+		}
+	})
+
+	t.Run("transport-mode-refused", func(t *testing.T) {
+		// strongSwan asks for transport mode; we only do tunnel mode and
+		// answer without USE_TRANSPORT_MODE (RFC 7296 §1.3.1).
+		// Transport mode protects the hosts themselves.
+		reload(t, func(s *lab.SwanConn) {
+			s.Mode = "transport"
+			s.LocalTS, s.RemoteTS = []string{lab.GwAWanIP + "/32"}, []string{lab.GwBWanIP + "/32"}
+		})
+		peer := peerFor(t, b, "aes128-sha1-modp1024", "aes128-sha1-modp1024")
+		peer.LocalTS = []netip.Prefix{netip.MustParsePrefix(lab.GwBWanIP + "/32")}
+		peer.RemoteTS = []netip.Prefix{netip.MustParsePrefix(lab.GwAWanIP + "/32")}
+		o := startOurs(t, b, peer)
+		err := c.Initiate("", 10*time.Second)
+		t.Logf("strongSwan initiate in transport mode: %v\n%s", err, tail(c.Log(), 25))
+		// strongSwan accepted the tunnel-mode answer (its libipsec then
+		// cannot route host-to-host ESP and deletes the CHILD_SA, keeping
+		// the IKE SA): the refusal is clean on both sides.
+		if !strings.Contains(c.Log(), "selected proposal: ESP") {
+			t.Fatal("strongSwan did not accept our CHILD_SA answer")
+		}
+		var ups, downs int
+		for _, e := range o.evs() {
+			t.Logf("our event: %T %+v", e, summary(e))
+			switch e.(type) {
+			case v2.ChildUp:
+				ups++
+			case v2.ChildDown:
+				downs++
+			}
+		}
+		if ups != 1 {
+			t.Fatalf("%d ChildUp", ups)
+		}
+		sas, _ := c.ListSAs()
+		if _, ok := lab.Established(sas); !ok {
+			t.Fatal("strongSwan dropped the IKE SA")
+		}
+		if len(established(o)) != 1 {
+			t.Fatal("we dropped the IKE SA")
+		}
+	})
+}
+
+func established(o *ours) []v2.IKESAStatus {
+	var out []v2.IKESAStatus
+	for _, s := range o.m.SAs() {
+		if s.State == v2.StateEstablished {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// summary keeps keys out of logs.
+func summary(e v2.Event) any {
+	if c, ok := e.(v2.ChildUp); ok {
+		return struct {
+			In, Out uint32
+			Encap   bool
+		}{c.InSPI, c.OutSPI, c.Encap}
+	}
+	return e
 }
