@@ -259,6 +259,16 @@ func (sa *ikeSA) createChildRequest(old *child) *request {
 			return false, err
 		}
 		if err := errorNotify(ps); err != nil {
+			if ne, _ := message.AsNotifyError(err); old != nil && ne.Type == message.CHILD_SA_NOT_FOUND {
+				// The peer lost it (§2.25): drop ours and make a new one.
+				sa.m.freeChildSPI(spi)
+				sa.log.Warn("peer does not know the CHILD_SA being rekeyed", "in", spiStr(old.inSPI))
+				sa.removeChild(old, ReasonPeerDeleted)
+				if len(sa.children) == 0 {
+					sa.enqueue(sa.createChildRequest(nil))
+				}
+				return false, err
+			}
 			return fail(err)
 		}
 		no, _ := message.Get(ps, message.PayloadNonce).(*message.Nonce)

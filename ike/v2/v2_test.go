@@ -328,3 +328,27 @@ func TestForceEncap(t *testing.T) {
 		t.Fatalf("%+v\n%+v", a, b)
 	}
 }
+
+// TestChildNotFound: the peer lost the CHILD_SA (it answers the rekey with
+// CHILD_SA_NOT_FOUND); we drop ours and negotiate a new one.
+func TestChildNotFound(t *testing.T) {
+	p := newPair(t, nil)
+	a, b := p.establish()
+	// B forgets its child without telling A.
+	p.b.each("toA", func(sa *ikeSA) {
+		for _, c := range append([]*child(nil), sa.children...) {
+			sa.removeChild(c, ReasonDeleted)
+		}
+	})
+	eventually(t, "B forgot", func() bool { return len(established(p.b)[0].Children) == 0 })
+	p.a.Rekey("toB", false)
+	eventually(t, "a fresh CHILD_SA", func() bool {
+		ea, eb := established(p.a), established(p.b)
+		return len(ea) == 1 && len(ea[0].Children) == 1 && len(eb[0].Children) == 1 &&
+			ea[0].Children[0].InSPI != a.Children[0].InSPI && ea[0].Children[0].InSPI == eb[0].Children[0].OutSPI
+	})
+	_ = b
+	if n, d := count[ChildDown](p.ra); n != 1 || d.Reason != ReasonPeerDeleted {
+		t.Fatalf("ChildDown %d %v", n, d.Reason)
+	}
+}
