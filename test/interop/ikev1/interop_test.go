@@ -19,9 +19,10 @@ type matrixCase struct {
 	weInitiate bool
 	fqdn       bool
 	rekey      string // "", "child-swan", "child-ours", "ike-ours" (re-authentication)
-	dpd        bool   // short DPD on both ends; the SA must survive on acks
+	dpd        string // "swan": strongSwan probes every 2 s, we answer; "ours": we probe, strongSwan answers
 	end        string // "swan-delete", "ours-delete", or "" (cleared)
 	wrongPSK   bool
+	dead       bool // cut the link after setup: our DPD must declare the peer dead at 30 s
 }
 
 // The cover of SPEC §1 for IKEv1: both modes, both roles, IP and FQDN
@@ -35,7 +36,7 @@ type matrixCase struct {
 var bedA = []matrixCase{
 	{name: "main/swan-init/aes128-sha1-modp1024/child-rekey-swan", ike: "aes128-sha1-modp1024", esp: "aes128-sha1-modp1024", rekey: "child-swan", end: "swan-delete"},
 	{name: "main/ours-init/3des-md5-modp768/des-md5-pfs768/child-rekey-ours", ike: "3des-md5-modp768", esp: "des-md5-modp768", weInitiate: true, rekey: "child-ours", end: "ours-delete"},
-	{name: "main/swan-init/aes256-sha512-modp2048/dpd/reauth-ours", ike: "aes256-sha512-modp2048", esp: "aes256-sha256", dpd: true, rekey: "ike-ours"},
+	{name: "main/swan-init/aes256-sha512-modp2048/dpd/reauth-ours", ike: "aes256-sha512-modp2048", esp: "aes256-sha256", dpd: "swan", rekey: "ike-ours"},
 }
 
 var bedB = []matrixCase{
@@ -48,6 +49,7 @@ var bedB = []matrixCase{
 var natCases = []matrixCase{
 	{name: "natrandom/main/swan-init/aes128-sha256-modp2048/child-rekey-swan", ike: "aes128-sha256-modp2048", esp: "aes256-sha1-modp1024", rekey: "child-swan", end: "swan-delete"},
 	{name: "natrandom/aggr/swan-init/fqdn/aes256-sha1-modp1536", ike: "aes256-sha1-modp1536", esp: "aes192-sha512", aggressive: true, fqdn: true},
+	{name: "natrandom/main/swan-init/dpd-dead-peer", ike: "aes128-sha1-modp1024", esp: "aes128-sha1", dpd: "ours", dead: true},
 }
 
 // TestMatrix runs the cases on three beds in parallel (two plain, one
@@ -84,8 +86,10 @@ func runCase(t *testing.T, b *lab.Bed, mc matrixCase) {
 		conn.LocalID, conn.RemoteID = "fqdn:gwa.example.org", "fqdn:gwb.example.org"
 		peer.LocalID, peer.RemoteID = "gwb.example.org", "gwa.example.org"
 	}
-	if mc.dpd {
+	switch mc.dpd {
+	case "swan":
 		conn.DPDDelay, conn.DPDTimeout = 2*time.Second, 10*time.Second
+	case "ours":
 		peer.DPDDelay = 2 * time.Second
 	}
 	if mc.wrongPSK {
@@ -135,16 +139,48 @@ func runCase(t *testing.T, b *lab.Bed, mc matrixCase) {
 	}
 	checkChildUp(t, o, me)
 
-	if mc.dpd {
+	if mc.dpd != "" {
 		time.Sleep(7 * time.Second)
-		log := c.Log()
-		if !strings.Contains(log, "N(DPD)") || !strings.Contains(log, "N(DPD_ACK)") {
-			t.Errorf("no R-U-THERE / R-U-THERE-ACK both ways in strongSwan's log:\n%s", tail(log, 30))
+		// strongSwan logs every message it parses and generates.
+		var parsedProbe, parsedAck, genProbe, genAck int
+		for _, l := range strings.Split(c.Log(), "\n") {
+			parsed, gen := strings.Contains(l, "parsed INFORMATIONAL_V1"), strings.Contains(l, "generating INFORMATIONAL_V1")
+			probe, ack := strings.Contains(l, "N(DPD)"), strings.Contains(l, "N(DPD_ACK)")
+			parsedProbe += btoi(parsed && probe)
+			parsedAck += btoi(parsed && ack)
+			genProbe += btoi(gen && probe)
+			genAck += btoi(gen && ack)
+		}
+		t.Logf("DPD: strongSwan sent %d R-U-THERE and %d ACKs, parsed %d R-U-THERE and %d ACKs from us", genProbe, genAck, parsedProbe, parsedAck)
+		if mc.dpd == "swan" && (genProbe < 2 || parsedAck < 2) {
+			t.Errorf("we did not answer strongSwan's R-U-THEREs:\n%s", tail(c.Log(), 30))
+		}
+		if mc.dpd == "ours" && (parsedProbe < 2 || genAck < 2) {
+			t.Errorf("our R-U-THEREs were not answered:\n%s", tail(c.Log(), 30))
 		}
 		if len(evsOf[v2.IKEDown](o)) != 0 {
 			t.Fatalf("SA went down during DPD: %+v", evsOf[v2.IKEDown](o))
 		}
 		waitBoth(t, c, o, 5*time.Second, nil)
+	}
+
+	if mc.dead {
+		if err := b.DropBetweenGateways(true); err != nil {
+			t.Fatal(err)
+		}
+		cut := time.Now()
+		t.Cleanup(func() { b.DropBetweenGateways(false) })
+		waitFor(t, "peer declared dead", 45*time.Second, func() bool { return len(evsOf[v2.IKEDown](o)) > 0 })
+		took := time.Since(cut)
+		d := evsOf[v2.IKEDown](o)[0]
+		if d.Reason != v2.ReasonDeadPeer || took < 30*time.Second || took > 40*time.Second {
+			t.Errorf("IKEDown %v after %v, want dead peer 30 s after the first unanswered probe (probe after %v idle)", d.Reason, took, peer.DPDDelay)
+		}
+		if cd := evsOf[v2.ChildDown](o); len(cd) != 1 || cd[0].Reason != v2.ReasonDeadPeer {
+			t.Errorf("ChildDown %+v", cd)
+		}
+		t.Logf("dead peer detected %v after the cut", took.Round(time.Millisecond))
+		return
 	}
 
 	switch mc.rekey {
@@ -299,6 +335,13 @@ func wrongPSK(t *testing.T, c *lab.Charon, o *ours, mc matrixCase) {
 		t.Error("strongSwan lists an established SA")
 	}
 	t.Logf("failed cleanly after %v: %v", time.Since(start).Round(time.Millisecond), d.Err)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
