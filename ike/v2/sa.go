@@ -197,6 +197,14 @@ func (sa *ikeSA) onTimer(now time.Time) {
 			return
 		}
 		sa.log.Info("IKE SA hard lifetime reached")
+		sa.expireAt = time.Time{}
+		if sa.state == StateEstablished {
+			// Tell the peer (§1.4.1); the SA goes with the answer or
+			// when retransmissions give up.
+			sa.queue = nil
+			sa.enqueue(sa.deleteIKERequest(ReasonExpired, nil))
+			return
+		}
 		sa.close(ReasonExpired, nil)
 		return
 	}

@@ -352,3 +352,31 @@ func TestChildNotFound(t *testing.T) {
 		t.Fatalf("ChildDown %d %v", n, d.Reason)
 	}
 }
+
+// TestIKEExpiry: with rekeying refused, the IKE SA is deleted (with a
+// Delete to the peer) at its hard lifetime.
+func TestIKEExpiry(t *testing.T) {
+	p := newPair(t, nil)
+	p.peerA.IKELifetime = 10 * time.Minute
+	p.establish()
+	// B no longer accepts A's IKE proposal, so A's IKE rekeys fail with
+	// NO_PROPOSAL_CHOSEN until the hard lifetime.
+	p.b.each("toA", func(sa *ikeSA) {
+		np := *sa.peer
+		np.IKE = []ikecrypto.IKESuite{np.IKE[0]}
+		np.IKE[0].DH = ikecrypto.MODP2048
+		np.IKE[0].Encr, np.IKE[0].EncrKey = ikecrypto.Encr3DES, 0
+		sa.peer = &np
+	})
+	for i := 0; i < 80; i++ {
+		if n, _ := count[IKEDown](p.rb); n > 0 {
+			break
+		}
+		p.clock.Advance(10*time.Second, time.Second)
+	}
+	eventually(t, "expired on A, deleted on B", func() bool {
+		na, da := count[IKEDown](p.ra)
+		nb, db := count[IKEDown](p.rb)
+		return na == 1 && nb == 1 && da.Reason == ReasonExpired && db.Reason == ReasonPeerDeleted
+	})
+}
