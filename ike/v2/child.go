@@ -23,8 +23,7 @@ type child struct {
 	state             ChildState
 	installed         time.Time
 	rekeyAt, expireAt time.Time
-	rekeyNonces       [][]byte // our rekey exchange's Ni, Nr (collision check)
-	peerRekey         *child   // child made by the peer's simultaneous rekey (§2.8.1)
+	peerRekey         *child // child made by the peer's simultaneous rekey (§2.8.1)
 	peerRekeyNonces   [][]byte
 }
 

@@ -13,8 +13,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/ipsecgw/ipsecgw/ike/message"
 )
 
 // Manager owns every IKEv2 SA of the gateway. HandlePacket may be called
@@ -370,5 +368,3 @@ type realTimer struct{ t *time.Timer }
 
 func (t realTimer) C() <-chan time.Time { return t.t.C }
 func (t realTimer) Stop() bool          { return t.t.Stop() }
-
-var _ = message.HeaderLen
