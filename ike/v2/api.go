@@ -149,6 +149,9 @@ func (p *Peer) validate() error {
 	if p.Name == "" {
 		return fmt.Errorf("v2: peer without name")
 	}
+	if !p.Local.IsValid() || !p.Remote.IsValid() {
+		return fmt.Errorf("v2: peer %s: local and remote addresses are required", p.Name)
+	}
 	if len(p.IKE) == 0 || len(p.ESP) == 0 {
 		return fmt.Errorf("v2: peer %s: no IKE or ESP proposal", p.Name)
 	}
