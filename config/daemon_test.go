@@ -18,7 +18,7 @@ func TestParseDaemonDefaults(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := Daemon{StateDir: "/var/lib/ipsecgw", API: "unix:///run/ipsecgw/api.sock", TUN: "ipsecgw0",
-			Metrics: "127.0.0.1:9810", LogLevel: "info"}
+			Metrics: "127.0.0.1:9810", LogLevel: "info", ESPEncapsulation: "udp"}
 		if *d != want {
 			t.Fatalf("defaults = %+v", d)
 		}
@@ -51,6 +51,8 @@ func TestDaemonValidate(t *testing.T) {
 	}{
 		{"defaults", func(d *Daemon) {}, nil},
 		{"address v4", func(d *Daemon) { d.Address = "192.0.2.2" }, nil},
+		{"esp encapsulation auto", func(d *Daemon) { d.ESPEncapsulation = "auto" }, nil},
+		{"esp encapsulation bad", func(d *Daemon) { d.ESPEncapsulation = "raw" }, []fr{{"esp_encapsulation", RuleOneOf}}},
 		{"address v6", func(d *Daemon) { d.Address = "2001:db8::2" }, nil},
 		{"address bad", func(d *Daemon) { d.Address = "gw" }, []fr{{"address", RuleIP}}},
 		{"address multicast", func(d *Daemon) { d.Address = "239.1.1.1" }, []fr{{"address", RuleIP}}},

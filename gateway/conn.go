@@ -102,6 +102,7 @@ func (g *Gateway) reconcile(id string) {
 		g.setState(c, api.StateDown, err.Error())
 		return
 	}
+	peer.ForceEncap = g.cfg.ForceEncap && peer.NATT
 	c.peer = peer
 	remote := netip.AddrPortFrom(peer.Remote, v2.NATTPort)
 	if err := g.dp.UpsertTunnel(c.tunnel, esp.TunnelConfig{

@@ -65,6 +65,9 @@ type Config struct {
 	// Addresses manages the TUN device's addresses (BGP tunnel /30s);
 	// nil: none are added.
 	Addresses Addresses
+	// ForceEncap carries ESP in UDP 4500 on connections with NAT-T on even
+	// without a NAT (daemon esp_encapsulation: udp).
+	ForceEncap bool
 	// NoBGP and NoHealthChecks disable the BGP speaker and the ICMP
 	// probers (unit tests without sockets).
 	NoBGP, NoHealthChecks bool

@@ -11,6 +11,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/ipsecgw/ipsecgw/api"
+	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/daemon"
 	"github.com/ipsecgw/ipsecgw/esp"
 	"github.com/ipsecgw/ipsecgw/esp/tunio"
@@ -86,7 +87,8 @@ func Hook(ctx context.Context, env *daemon.Env) (api.StatusProvider, api.Control
 		return fail(fmt.Errorf("gateway: %s: %w", dev.Name(), err))
 	}
 	g := New(Config{Store: env.Store, Address: addr, TUN: dev.Name(), Routes: routes,
-		Addresses: tunAddrs{nl, link}, Logger: log})
+		Addresses: tunAddrs{nl, link}, Logger: log,
+		ForceEncap: env.Config.ESPEncapsulation != config.EncapAuto})
 
 	var mgr *v2.Manager
 	eng, err := esp.New(esp.Config{
