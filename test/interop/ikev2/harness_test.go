@@ -30,13 +30,14 @@ type ours struct {
 	mu     sync.Mutex
 	events []v2.Event
 	served chan struct{}
+	esp    chan []byte // ESP-in-UDP datagrams received on 4500
 }
 
 // startOurs opens the sockets inside gwB and starts a Manager answering
 // for peer (responder) and able to initiate it.
 func startOurs(t testing.TB, b *lab.Bed, peer *v2.Peer, mods ...func(*v2.Config)) *ours {
 	t.Helper()
-	o := &ours{t: t, peer: peer, served: make(chan struct{})}
+	o := &ours{t: t, peer: peer, served: make(chan struct{}), esp: make(chan []byte, 64)}
 	err := b.Do(lab.GwB, func() error {
 		tr, err := transport.Listen(netip.MustParseAddr(lab.GwBWanIP), 0, 0)
 		o.tr = tr
@@ -71,6 +72,12 @@ func startOurs(t testing.TB, b *lab.Bed, peer *v2.Peer, mods ...func(*v2.Config)
 	o.m, err = v2.New(cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	o.tr.OnESP = func(pkt []byte, _, _ netip.AddrPort) {
+		select {
+		case o.esp <- pkt:
+		default:
+		}
 	}
 	go func() { o.tr.Serve(o.m.HandlePacket); close(o.served) }()
 	t.Cleanup(o.stop)
