@@ -81,14 +81,14 @@ type gateway struct {
 // startGateway runs ipsecgwd in role's namespace with address addr and
 // waits for its API socket. Logging is at info: the benchmark measures the
 // daemon as it would run in production.
-func startGateway(t *testing.T, b *lab.Bed, role, addr string) (*gateway, error) {
+func startGateway(t *testing.T, b *lab.Bed, role, addr, extra string) (*gateway, error) {
 	gwd, cli, _ := binaries(t)
 	dir := filepath.Join(b.Dir(), "ipsecgwd-"+role)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	cfg := fmt.Sprintf("address: %s\nstate_dir: %s/state\napi: unix://%s/api.sock\ntun: ipsecgw0\nmetrics: 127.0.0.1:9810\nlog_level: info\n",
-		addr, dir, dir)
+	cfg := fmt.Sprintf("address: %s\nstate_dir: %s/state\napi: unix://%s/api.sock\ntun: ipsecgw0\nmetrics: 127.0.0.1:9810\nlog_level: info\n%s",
+		addr, dir, dir, extra)
 	path := filepath.Join(dir, "ipsecgwd.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return nil, err

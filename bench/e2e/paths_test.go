@@ -30,8 +30,8 @@ var (
 type pathKind int
 
 const (
-	kindGwdGwd    pathKind = iota // ipsecgwd ↔ ipsecgwd, no NAT: what the product does by default
-	kindGwdNATT                   // ipsecgwd ↔ ipsecgwd behind the lab's NAT: ESP in UDP 4500
+	kindGwdGwd    pathKind = iota // ipsecgwd ↔ ipsecgwd, no NAT, defaults: ESP in UDP 4500 (esp_encapsulation: udp)
+	kindGwdRaw                    // ipsecgwd ↔ ipsecgwd with esp_encapsulation: auto: raw ESP (IP protocol 50)
 	kindGwdSwan                   // ipsecgwd (gwB) ↔ strongSwan (gwA)
 	kindSwanSwan                  // strongSwan ↔ strongSwan, kernel-libipsec
 	kindWireGuard                 // wireguard-go ↔ wireguard-go
@@ -42,8 +42,8 @@ func (k pathKind) String() string {
 	switch k {
 	case kindGwdGwd:
 		return "ipsecgwd↔ipsecgwd"
-	case kindGwdNATT:
-		return "ipsecgwd↔ipsecgwd (NAT-T)"
+	case kindGwdRaw:
+		return "ipsecgwd↔ipsecgwd (raw ESP)"
 	case kindGwdSwan:
 		return "ipsecgwd↔strongSwan"
 	case kindSwanSwan:
@@ -82,7 +82,7 @@ func (p *path) setup(t *testing.T) {
 	t.Helper()
 	p.err = guard(t, func(tb testing.TB) error {
 		switch p.kind {
-		case kindGwdGwd, kindGwdNATT:
+		case kindGwdGwd, kindGwdRaw:
 			return p.setupGwdGwd(t, tb)
 		case kindGwdSwan:
 			return p.setupGwdSwan(t, tb)
@@ -102,23 +102,23 @@ func (p *path) setup(t *testing.T) {
 	}
 }
 
-// setupGwdGwd: ipsecgwd on both gateways, gwA initiating; with NAT the
-// lab's masquerading namespace sits between them so IKEv2 detects the NAT
-// and ESP goes in UDP 4500 (there is no knob to force encapsulation
-// without a NAT: ike/v2 Peer.ForceEncap is not reachable from the config).
+// setupGwdGwd: ipsecgwd on both gateways, gwA initiating, no NAT. With
+// the daemon defaults ESP goes in UDP 4500 (esp_encapsulation: udp); the
+// raw row sets esp_encapsulation: auto, so NAT detection finds no NAT and
+// ESP goes as IP protocol 50.
 func (p *path) setupGwdGwd(t *testing.T, tb testing.TB) error {
-	nat := p.kind == kindGwdNATT
-	b := lab.New(tb, lab.Options{NAT: nat, Charon: []string{}})
-	p.bed = b
-	aAddr := lab.GwAWanIP
-	if nat {
-		aAddr = lab.GwAWanNATIP
+	raw := p.kind == kindGwdRaw
+	extra := ""
+	if raw {
+		extra = "esp_encapsulation: auto\n"
 	}
-	gb, err := startGateway(t, b, lab.GwB, lab.GwBWanIP)
+	b := lab.New(tb, lab.Options{Charon: []string{}})
+	p.bed = b
+	gb, err := startGateway(t, b, lab.GwB, lab.GwBWanIP, extra)
 	if err != nil {
 		return err
 	}
-	ga, err := startGateway(t, b, lab.GwA, aAddr)
+	ga, err := startGateway(t, b, lab.GwA, lab.GwAWanIP, extra)
 	if err != nil {
 		return err
 	}
@@ -126,9 +126,6 @@ func (p *path) setupGwdGwd(t *testing.T, tb testing.TB) error {
 	cb := defaultConn("cloud")
 	cb.Immediate = false
 	cb.ESPEnc, cb.ESPAuth = p.suite.espEnc, p.suite.espAuth
-	if nat {
-		cb.RemoteID = lab.GwAWanNATIP // gwA identifies itself by its private address
-	}
 	ca := mirror(cb)
 	ca.Name, ca.Immediate = "onprem", true
 	if err := gb.apply(yamlOf(cb)); err != nil {
@@ -141,8 +138,8 @@ func (p *path) setupGwdGwd(t *testing.T, tb testing.TB) error {
 	if err != nil {
 		return err
 	}
-	if ch.UDPEncap != nat {
-		return fmt.Errorf("ESP UDP encapsulation %v, want %v", ch.UDPEncap, nat)
+	if ch.UDPEncap == raw {
+		return fmt.Errorf("ESP UDP encapsulation %v, want %v", ch.UDPEncap, !raw)
 	}
 	p.note = fmt.Sprintf("ESP %s%s", ch.Encryption, encapNote(ch.UDPEncap))
 	return nil
@@ -160,7 +157,7 @@ func encapNote(udp bool) string {
 func (p *path) setupGwdSwan(t *testing.T, tb testing.TB) error {
 	b := lab.New(tb, lab.Options{Charon: []string{}})
 	p.bed = b
-	gb, err := startGateway(t, b, lab.GwB, lab.GwBWanIP)
+	gb, err := startGateway(t, b, lab.GwB, lab.GwBWanIP, "")
 	if err != nil {
 		return err
 	}
