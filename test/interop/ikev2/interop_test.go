@@ -126,6 +126,7 @@ func runCase(t *testing.T, b *lab.Bed, mc matrixCase) {
 	if b.Options().NAT && !me.NATRemote {
 		t.Errorf("NAT not detected")
 	}
+	pingThrough(t, o, lastChildUp(t, o), 1)
 
 	switch mc.rekey {
 	case "child-swan", "child-ours":
@@ -159,6 +160,7 @@ func runCase(t *testing.T, b *lab.Bed, mc matrixCase) {
 		}
 		t.Logf("child rekeyed: %s/%s -> %s/%s dh=%q", ch.SPIIn, ch.SPIOut, ch2.SPIIn, ch2.SPIOut, ch2.DHGroup)
 		checkChildEvents(t, o)
+		pingThrough(t, o, lastChildUp(t, o), 1)
 	case "ike-swan", "ike-ours":
 		if mc.rekey == "ike-swan" {
 			if err := c.Rekey(false); err != nil {
@@ -187,6 +189,8 @@ func runCase(t *testing.T, b *lab.Bed, mc matrixCase) {
 		if want := espSuite(t, mc.esp).DH; want != 0 && ch3.DHGroup != want.String() {
 			t.Errorf("PFS group of the rekey over the new IKE SA: %q, want %v", ch3.DHGroup, want)
 		}
+		// Keys derived from the new IKE SA's SK_d carry traffic.
+		pingThrough(t, o, lastChildUp(t, o), 1)
 	}
 
 	// Our Terminate deletes both ends.
