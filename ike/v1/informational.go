@@ -26,14 +26,14 @@ import (
 // §5.5: each retransmission uses a new sequence number).
 const dpdResendInterval = 5 * time.Second
 
-// sendInformational sends one protected Informational message.
-func (sa *isakmpSA) sendInformational(p message.Payload) {
+// sendInformational sends one protected Informational message carrying ps.
+func (sa *isakmpSA) sendInformational(ps ...message.Payload) {
 	if sa.block == nil || sa.p1LastIV == nil {
 		return
 	}
 	mid := sa.newMID()
 	ex := &exchange{mid: mid, typ: message.ExchangeInformationalV1, iv: sa.phase2IV(mid)}
-	pkt, err := sa.sealHashed(ex, func(r []byte) []byte { return ikecrypto.V1Hash1(sa.prf, sa.keys.A, mid, r) }, []message.Payload{p})
+	pkt, err := sa.sealHashed(ex, func(r []byte) []byte { return ikecrypto.V1Hash1(sa.prf, sa.keys.A, mid, r) }, ps)
 	if err != nil {
 		sa.log.Warn("cannot build Informational", "err", err)
 		return
@@ -116,15 +116,30 @@ func (sa *isakmpSA) peerDelete(d *message.DeleteV1) {
 			}
 		}
 	case message.ProtocolESP:
+		var elsewhere []uint32
 		for _, s := range d.SPIs {
 			spi := uint32(s[0])<<24 | uint32(s[1])<<16 | uint32(s[2])<<8 | uint32(s[3])
-			for _, c := range append([]*child(nil), sa.children...) {
-				if c.outSPI == spi {
-					sa.deleteChild(c, v2.ReasonPeerDeleted, false)
-				}
+			if !sa.deleteByOutSPI(spi) {
+				elsewhere = append(elsewhere, spi)
 			}
 		}
+		if len(elsewhere) > 0 {
+			// IPsec SAs outlive the ISAKMP SA that made them; the peer may
+			// delete one through another of its ISAKMP SAs with us.
+			sa.m.forwardDelete(sa, elsewhere)
+		}
 	}
+}
+
+// deleteByOutSPI removes the IPsec SA whose outbound SPI the peer deleted.
+func (sa *isakmpSA) deleteByOutSPI(spi uint32) bool {
+	for _, c := range sa.children {
+		if c.outSPI == spi {
+			sa.deleteChild(c, v2.ReasonPeerDeleted, false)
+			return true
+		}
+	}
+	return false
 }
 
 // clearInformational looks at an unencrypted Informational: before keys

@@ -423,6 +423,101 @@ func (m *Manager) initialContact(sa *isakmpSA) {
 	}
 }
 
+// siblingChild returns the inbound SPI of an installed IPsec SA with these
+// selectors on another established ISAKMP SA of sa's peer (from the
+// published status, as the SAs belong to other goroutines), or 0.
+func (m *Manager) siblingChild(sa *isakmpSA, local, remote netip.Prefix) uint32 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, o := range m.sas {
+		if o == sa || o.peer.Name != sa.peer.Name {
+			continue
+		}
+		st := o.status.Load()
+		if st == nil || st.State != v2.StateEstablished {
+			continue
+		}
+		for _, c := range st.Children {
+			if c.State == v2.ChildInstalled && len(c.LocalTS) == 1 && c.LocalTS[0] == local && c.RemoteTS[0] == remote {
+				return c.InSPI
+			}
+		}
+	}
+	return 0
+}
+
+// adoptChildren moves the IPsec SAs of the peer's older ISAKMP SAs to sa,
+// as strongSwan does when it re-authenticates an IKEv1 SA: IPsec SAs do
+// not depend on the ISAKMP SA that negotiated them (RFC 2409 §5.5 derives
+// their keys once), so they stay up while the new ISAKMP SA takes over
+// their rekeying, DPD and deletion. The old ISAKMP SA then holds none and
+// leaves without touching the data plane.
+func (m *Manager) adoptChildren(sa *isakmpSA) {
+	m.mu.Lock()
+	var old []*isakmpSA
+	for _, o := range m.sas {
+		if o != sa && o.peer.Name == sa.peer.Name {
+			old = append(old, o)
+		}
+	}
+	m.mu.Unlock()
+	for _, o := range old {
+		go o.post(func() {
+			if o.state != v2.StateEstablished || len(o.children) == 0 || o.reauthing {
+				return
+			}
+			moved := o.children
+			o.children = nil
+			o.adopted = true
+			o.log.Info("IPsec SAs adopted by a newer ISAKMP SA of the peer", "count", len(moved))
+			go func() {
+				if !sa.post(func() { sa.adopt(moved) }) {
+					for _, c := range moved {
+						m.emit(v2.ChildDown{Peer: sa.peer.Name, InSPI: c.inSPI, OutSPI: c.outSPI, Reason: v2.ReasonDeleted})
+						m.freeSPI(c.inSPI)
+					}
+				}
+			}()
+		})
+	}
+}
+
+// siblingSA returns the status of another established ISAKMP SA of sa's
+// peer that holds IPsec SAs.
+func (m *Manager) siblingSA(sa *isakmpSA) (v2.IKESAStatus, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, o := range m.sas {
+		if o == sa || o.peer.Name != sa.peer.Name {
+			continue
+		}
+		if st := o.status.Load(); st != nil && st.State == v2.StateEstablished && len(st.Children) > 0 {
+			return *st, true
+		}
+	}
+	return v2.IKESAStatus{}, false
+}
+
+// forwardDelete applies the peer's authenticated Delete of IPsec SAs that
+// another ISAKMP SA of the same peer holds.
+func (m *Manager) forwardDelete(from *isakmpSA, spis []uint32) {
+	m.mu.Lock()
+	var others []*isakmpSA
+	for _, o := range m.sas {
+		if o != from && o.peer.Name == from.peer.Name {
+			others = append(others, o)
+		}
+	}
+	m.mu.Unlock()
+	for _, o := range others {
+		go o.post(func() {
+			for _, spi := range spis {
+				o.deleteByOutSPI(spi)
+			}
+		})
+	}
+}
+
 type realClock struct{}
 
 func (realClock) Now() time.Time                    { return time.Now() }

@@ -246,11 +246,19 @@ func (sa *isakmpSA) establish(initialContact bool) {
 		Initiator: sa.initiator, Suite: sa.suite}
 	if sa.reauth != nil {
 		up.Rekeyed, up.ReplacesSPIi, up.ReplacesSPIr = true, sa.reauth.spiI, sa.reauth.spiR
+	} else if !sa.initiator && !initialContact {
+		// The peer re-authenticates: this SA takes over the older one's
+		// IPsec SAs (adoptChildren below).
+		if st, ok := sa.m.siblingSA(sa); ok {
+			up.Rekeyed, up.ReplacesSPIi, up.ReplacesSPIr = true, st.SPIi, st.SPIr
+		}
 	}
 	sa.m.emit(up)
 	sa.publish()
 	if initialContact {
 		sa.m.initialContact(sa)
+	} else if !sa.initiator {
+		sa.m.adoptChildren(sa)
 	}
 	if sa.initiator {
 		if sa.reauth != nil && len(sa.reauth.children) > 0 {

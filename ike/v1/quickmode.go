@@ -47,6 +47,10 @@ type quickMode struct {
 	// replaces is the IPsec SA this one rekeys: on this ISAKMP SA, or
 	// (re-authentication) a copy of one on the SA being replaced.
 	replaces *child
+	// replacesSPI is the inbound SPI of an IPsec SA of another ISAKMP SA
+	// of the peer with the same selectors: the peer re-authenticates and
+	// rebuilds its SAs on the new ISAKMP SA.
+	replacesSPI uint32
 }
 
 // startQuickMode negotiates an IPsec SA: the configured subnet pair (c nil)
@@ -291,6 +295,9 @@ func (sa *isakmpSA) qmRespond(ex *exchange, ps []message.Payload) error {
 			qm.replaces = c
 		}
 	}
+	if qm.replaces == nil {
+		qm.replacesSPI = sa.m.siblingChild(sa, qm.localTS, qm.remoteTS)
+	}
 	ex.qm = qm
 	prop.SPI = binary.BigEndian.AppendUint32(nil, qm.inSPI)
 	out := &message.SAV1{DOI: message.DOIIPsec, Situation: message.SituationIdentityOnly, Proposals: []message.ProposalV1{prop}}
@@ -395,6 +402,9 @@ func (sa *isakmpSA) install(qm *quickMode) {
 		EncKeyIn: kin[:e:e], IntegKeyIn: nilIfEmpty(kin[e:]), EncKeyOut: kout[:e:e], IntegKeyOut: nilIfEmpty(kout[e:]),
 		LocalTS: []netip.Prefix{c.localTS}, RemoteTS: []netip.Prefix{c.remoteTS},
 		Local: sa.local, Remote: sa.remote, Encap: c.encap}
+	if qm.replacesSPI != 0 {
+		up.Rekeyed, up.ReplacesSPI = true, qm.replacesSPI
+	}
 	if r := qm.replaces; r != nil {
 		up.Rekeyed, up.ReplacesSPI = true, r.inSPI
 		if sa.ownChild(r) {

@@ -68,6 +68,7 @@ type isakmpSA struct {
 	queued []inPacket // phase 2 messages that arrived before phase 1 completed
 
 	reauth      *reauthInfo // this SA re-authenticates an older one
+	adopted     bool        // a newer ISAKMP SA of the peer took our IPsec SAs
 	reauthing   bool        // a successor is being negotiated
 	peerErr     error       // last (unauthenticated) error notification during phase 1
 	retryQMAt   time.Time   // retry the first Quick Mode
@@ -312,6 +313,7 @@ func (sa *isakmpSA) handlePacket(p inPacket) {
 				return
 			}
 			if msg.Ciphertext != nil && len(sa.queued) < maxQueued {
+				sa.log.Debug("phase 2 message before phase 1 completed: queued", "exchange", msg.Exchange, "mid", msg.MessageID)
 				sa.queued = append(sa.queued, p)
 			}
 			return
@@ -413,6 +415,8 @@ func (sa *isakmpSA) terminateWith(reason v2.Reason) {
 		return
 	}
 	if sa.state == v2.StateEstablished {
+		// One Delete per message, IPsec SAs first: strongSwan acts on the
+		// first Delete payload of an Informational only.
 		for _, c := range append([]*child(nil), sa.children...) {
 			sa.deleteChild(c, reason, true)
 		}
@@ -435,6 +439,9 @@ func (sa *isakmpSA) close(reason v2.Reason, err error) {
 		sa.m.freeSPI(c.inSPI)
 	}
 	sa.children = nil
+	if sa.adopted && (reason == v2.ReasonPeerDeleted || reason == v2.ReasonExpired || reason == v2.ReasonDeleted) {
+		reason = v2.ReasonRekeyed // its successor carries the tunnel on
+	}
 	for _, ex := range sa.exchanges {
 		if ex.qm != nil && ex.qm.inSPI != 0 {
 			sa.m.freeSPI(ex.qm.inSPI)
@@ -479,6 +486,21 @@ func (sa *isakmpSA) publish() {
 		st.Children = append(st.Children, cs)
 	}
 	sa.status.Store(st)
+}
+
+// adopt takes over IPsec SAs from an older ISAKMP SA of the same peer.
+func (sa *isakmpSA) adopt(cs []*child) {
+	if sa.state != v2.StateEstablished {
+		sa.m.log.Warn("v1: adopting IPsec SAs into a closed ISAKMP SA")
+		for _, c := range cs {
+			sa.m.emit(v2.ChildDown{Peer: sa.peer.Name, InSPI: c.inSPI, OutSPI: c.outSPI, Reason: v2.ReasonDeleted})
+			sa.m.freeSPI(c.inSPI)
+		}
+		return
+	}
+	sa.children = append(sa.children, cs...)
+	sa.initialDone = true
+	sa.log.Info("adopted IPsec SAs", "count", len(cs))
 }
 
 func spiStr(s uint32) string { return fmt.Sprintf("%08x", s) }

@@ -327,6 +327,9 @@ func TestReauth(t *testing.T) {
 	if cd := events[v2.ChildDown](p.ra); len(cd) != 1 || cd[0].Reason != v2.ReasonRekeyed {
 		t.Fatalf("child downs %+v", cd)
 	}
+	// B adopted the old IPsec SA into the new ISAKMP SA and retires it
+	// after the grace period, should A's Delete have overtaken it.
+	p.clock.Advance(rekeyGrace+time.Second, time.Second)
 	p.waitUp(1)
 	checkKeys(t, cu[1], events[v2.ChildUp](p.rb)[1])
 }

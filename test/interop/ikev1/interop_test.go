@@ -18,7 +18,7 @@ type matrixCase struct {
 	aggressive bool
 	weInitiate bool
 	fqdn       bool
-	rekey      string // "", "child-swan", "child-ours", "ike-ours" (re-authentication)
+	rekey      string // "", "child-swan", "child-ours", "ike-ours", "ike-swan" (re-authentication)
 	dpd        string // "swan": strongSwan probes every 2 s, we answer; "ours": we probe, strongSwan answers
 	end        string // "swan-delete", "ours-delete", or "" (cleared)
 	wrongPSK   bool
@@ -40,7 +40,7 @@ var bedA = []matrixCase{
 }
 
 var bedB = []matrixCase{
-	{name: "aggr/swan-init/fqdn/aes192-sha256-modp1536/aes128gcm16-pfs1536", ike: "aes192-sha256-modp1536", esp: "aes128gcm16-modp1536", aggressive: true, fqdn: true, end: "swan-delete"},
+	{name: "aggr/swan-init/fqdn/aes192-sha256-modp1536/aes128gcm16-pfs1536/reauth-swan", ike: "aes192-sha256-modp1536", esp: "aes128gcm16-modp1536", aggressive: true, fqdn: true, rekey: "ike-swan", end: "swan-delete"},
 	{name: "aggr/ours-init/fqdn/aes128-sha384-modp1024/3des-sha512-pfs2048/child-rekey-ours", ike: "aes128-sha384-modp1024", esp: "3des-sha512-modp2048", aggressive: true, weInitiate: true, fqdn: true, rekey: "child-ours", end: "ours-delete"},
 	{name: "main/swan-init/wrong-psk", ike: "aes128-sha1-modp1024", esp: "aes128-sha1", wrongPSK: true},
 	{name: "aggr/ours-init/wrong-psk", ike: "aes128-sha1-modp1024", esp: "aes128-sha1", aggressive: true, weInitiate: true, wrongPSK: true},
@@ -194,6 +194,26 @@ func runCase(t *testing.T, b *lab.Bed, mc matrixCase) {
 			t.Fatal("nothing to rekey")
 		}
 		childRekeyed(t, c, o, ch)
+	case "ike-swan":
+		// strongSwan re-authenticates an IKEv1 SA by a new phase 1 that
+		// adopts the IPsec SAs (no new Quick Mode); we adopt them too.
+		first := firstIKEUp(o)
+		if err := c.Rekey(false); err != nil {
+			t.Fatal(err)
+		}
+		sw2, me2 := waitBoth(t, c, o, 20*time.Second, func(sw lab.IKESA, me v2.IKESAStatus) error {
+			if me.SPIi == first.SPIi {
+				return fmt.Errorf("IPsec SAs still on the first ISAKMP SA")
+			}
+			return nil
+		})
+		if me2.Children[0].InSPI != evsOf[v2.ChildUp](o)[0].InSPI || len(evsOf[v2.ChildUp](o)) != 1 || len(evsOf[v2.ChildDown](o)) != 0 {
+			t.Errorf("IPsec SA not carried over unchanged: ups %+v downs %+v", evsOf[v2.ChildUp](o), evsOf[v2.ChildDown](o))
+		}
+		if ups := evsOf[v2.IKEUp](o); len(ups) != 2 || !ups[1].Rekeyed || ups[1].ReplacesSPIi != first.SPIi {
+			t.Errorf("IKEUp of the re-authenticated SA: %+v", ups)
+		}
+		t.Logf("re-authenticated by strongSwan: %s/%s (ours %016x/%016x), our ISAKMP SAs %d, IKEDown %+v", sw2.SPIInit, sw2.SPIResp, me2.SPIi, me2.SPIr, len(o.m.SAs()), evsOf[v2.IKEDown](o))
 	case "ike-ours":
 		if o.m.Rekey("gwA", true) != 1 {
 			t.Fatal("nothing to re-authenticate")
@@ -225,9 +245,20 @@ func runCase(t *testing.T, b *lab.Bed, mc matrixCase) {
 			t.Fatal(err)
 		}
 		waitFor(t, "our SAs deleted by the peer", 10*time.Second, func() bool { return len(o.m.SAs()) == 0 })
-		downs := evsOf[v2.IKEDown](o)
-		if last := downs[len(downs)-1]; last.Reason != v2.ReasonPeerDeleted {
-			t.Errorf("IKEDown reason %v", last.Reason)
+		// After strongSwan's re-authentication the older ISAKMP SA, whose
+		// IPsec SAs moved, goes down as rekeyed.
+		peerDeleted := 0
+		for _, d := range evsOf[v2.IKEDown](o) {
+			switch d.Reason {
+			case v2.ReasonPeerDeleted:
+				peerDeleted++
+			case v2.ReasonRekeyed:
+			default:
+				t.Errorf("IKEDown %+v", d)
+			}
+		}
+		if peerDeleted != 1 {
+			t.Errorf("%d ISAKMP SAs deleted by the peer, want 1: %+v", peerDeleted, evsOf[v2.IKEDown](o))
 		}
 		for _, d := range evsOf[v2.ChildDown](o) {
 			if d.Reason != v2.ReasonPeerDeleted && d.Reason != v2.ReasonRekeyed {
