@@ -512,7 +512,13 @@ func (m *Manager) forwardDelete(from *isakmpSA, spis []uint32) {
 	for _, o := range others {
 		go o.post(func() {
 			for _, spi := range spis {
-				o.deleteByOutSPI(spi)
+				if !o.deleteByOutSPI(spi) {
+					// The IPsec SA may still be on its way here (adoption).
+					if o.lateDeletes == nil {
+						o.lateDeletes = map[uint32]bool{}
+					}
+					o.lateDeletes[spi] = true
+				}
 			}
 		})
 	}

@@ -402,6 +402,15 @@ func (sa *isakmpSA) install(qm *quickMode) {
 		EncKeyIn: kin[:e:e], IntegKeyIn: nilIfEmpty(kin[e:]), EncKeyOut: kout[:e:e], IntegKeyOut: nilIfEmpty(kout[e:]),
 		LocalTS: []netip.Prefix{c.localTS}, RemoteTS: []netip.Prefix{c.remoteTS},
 		Local: sa.local, Remote: sa.remote, Encap: c.encap}
+	if qm.replaces == nil {
+		// An IPsec SA for these selectors may have arrived meanwhile
+		// (adopted from an older ISAKMP SA): this one replaces it.
+		for _, x := range sa.children {
+			if x.state == v2.ChildInstalled && x.localTS == c.localTS && x.remoteTS == c.remoteTS {
+				qm.replaces = x
+			}
+		}
+	}
 	if qm.replacesSPI != 0 {
 		up.Rekeyed, up.ReplacesSPI = true, qm.replacesSPI
 	}

@@ -67,12 +67,13 @@ type isakmpSA struct {
 
 	queued []inPacket // phase 2 messages that arrived before phase 1 completed
 
-	reauth      *reauthInfo // this SA re-authenticates an older one
-	adopted     bool        // a newer ISAKMP SA of the peer took our IPsec SAs
-	reauthing   bool        // a successor is being negotiated
-	peerErr     error       // last (unauthenticated) error notification during phase 1
-	retryQMAt   time.Time   // retry the first Quick Mode
-	initialDone bool        // the first Quick Mode has completed
+	reauth      *reauthInfo     // this SA re-authenticates an older one
+	adopted     bool            // a newer ISAKMP SA of the peer took our IPsec SAs
+	lateDeletes map[uint32]bool // outbound SPIs the peer deleted before their adoption reached us
+	reauthing   bool            // a successor is being negotiated
+	peerErr     error           // last (unauthenticated) error notification during phase 1
+	retryQMAt   time.Time       // retry the first Quick Mode
+	initialDone bool            // the first Quick Mode has completed
 
 	inbox  chan any
 	done   chan struct{}
@@ -498,7 +499,22 @@ func (sa *isakmpSA) adopt(cs []*child) {
 		}
 		return
 	}
-	sa.children = append(sa.children, cs...)
+	for _, c := range cs {
+		if sa.lateDeletes[c.outSPI] {
+			sa.m.emit(v2.ChildDown{Peer: sa.peer.Name, InSPI: c.inSPI, OutSPI: c.outSPI, Reason: v2.ReasonPeerDeleted})
+			sa.m.freeSPI(c.inSPI)
+			continue
+		}
+		for _, x := range sa.children {
+			if x.state == v2.ChildInstalled && x.localTS == c.localTS && x.remoteTS == c.remoteTS {
+				// Already rebuilt here by a Quick Mode that overtook the
+				// adoption: retire the old one as a rekeyed SA.
+				c.state, c.rekeyAt, c.retireAt = v2.ChildRekeyed, time.Time{}, sa.now().Add(rekeyGrace)
+			}
+		}
+		sa.children = append(sa.children, c)
+	}
+	sa.lateDeletes = nil
 	sa.initialDone = true
 	sa.log.Info("adopted IPsec SAs", "count", len(cs))
 }

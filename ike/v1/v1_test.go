@@ -329,7 +329,14 @@ func TestReauth(t *testing.T) {
 	}
 	// B adopted the old IPsec SA into the new ISAKMP SA and retires it
 	// after the grace period, should A's Delete have overtaken it.
-	p.clock.Advance(rekeyGrace+time.Second, time.Second)
+	eventually(t, "B's rebuilt IPsec SA", func() bool { return len(events[v2.ChildUp](p.rb)) == 2 })
+	for i := 0; i < 10 && !(len(established(p.b)) == 1 && len(established(p.b)[0].Children) == 1); i++ {
+		time.Sleep(20 * time.Millisecond)
+		p.clock.Advance(time.Second, time.Second)
+	}
+	if b := established(p.b); len(b) != 1 || len(b[0].Children) != 1 {
+		t.Fatalf("B after re-authentication: %+v (all %+v)", b, p.b.SAs())
+	}
 	p.waitUp(1)
 	checkKeys(t, cu[1], events[v2.ChildUp](p.rb)[1])
 }
