@@ -420,3 +420,64 @@ func TestUnauthenticatedInput(t *testing.T) {
 		t.Fatal("unauthenticated input changed the SA")
 	}
 }
+
+// TestIKELifetimeReauth: phase 1 is re-authenticated before its lifetime
+// ends, and nothing expires.
+func TestIKELifetimeReauth(t *testing.T) {
+	p := newPair(t)
+	p.peerA.IKELifetime, p.peerB.IKELifetime = 200*time.Second, 200*time.Second
+	p.peerA.DPD, p.peerB.DPD = false, false
+	a0, _ := p.establish()
+	p.clock.Advance(181*time.Second, time.Second)
+	eventually(t, "re-authenticated before the lifetime", func() bool {
+		ups := events[v2.IKEUp](p.ra)
+		return len(ups) == 2 && ups[1].Rekeyed && ups[1].ReplacesSPIi == a0.SPIi
+	})
+	for i := 0; i < 30 && len(events[v2.IKEDown](p.rb)) == 0; i++ {
+		time.Sleep(10 * time.Millisecond)
+		p.clock.Advance(time.Second, time.Second)
+	}
+	p.waitUp(1)
+	for _, d := range append(events[v2.IKEDown](p.ra), events[v2.IKEDown](p.rb)...) {
+		if d.Reason != v2.ReasonRekeyed && d.Reason != v2.ReasonPeerDeleted {
+			t.Fatalf("IKEDown %+v", d)
+		}
+	}
+	for _, d := range append(events[v2.ChildDown](p.ra), events[v2.ChildDown](p.rb)...) {
+		if d.Reason == v2.ReasonExpired {
+			t.Fatalf("IPsec SA expired: %+v", d)
+		}
+	}
+	if s := established(p.a)[0]; s.SPIi == a0.SPIi || s.RekeyIn == 0 {
+		t.Fatalf("A still on the old SA or no re-authentication scheduled: %+v", s)
+	}
+}
+
+// TestRouteBased: without configured subnets the selectors are
+// 0.0.0.0/0 on both sides (the product's destination mode).
+func TestRouteBased(t *testing.T) {
+	p := newPair(t)
+	p.peerA.LocalTS, p.peerA.RemoteTS, p.peerB.LocalTS, p.peerB.RemoteTS = nil, nil, nil, nil
+	p.establish()
+	all := netip.MustParsePrefix("0.0.0.0/0")
+	for _, u := range []v2.ChildUp{events[v2.ChildUp](p.ra)[0], events[v2.ChildUp](p.rb)[0]} {
+		if u.LocalTS[0] != all || u.RemoteTS[0] != all {
+			t.Fatalf("selectors %v <-> %v", u.LocalTS, u.RemoteTS)
+		}
+	}
+}
+
+// TestSelectorMismatch: a peer asking for subnets outside ours is refused
+// and nothing comes up.
+func TestSelectorMismatch(t *testing.T) {
+	p := newPair(t)
+	p.peerB.RemoteTS = []netip.Prefix{netip.MustParsePrefix("10.9.0.0/24")}
+	if err := p.a.Initiate(p.peerA); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "phase 1", func() bool { return len(established(p.a)) == 1 && len(established(p.b)) == 1 })
+	time.Sleep(30 * time.Millisecond)
+	if len(events[v2.ChildUp](p.ra))+len(events[v2.ChildUp](p.rb)) != 0 {
+		t.Fatal("IPsec SA with mismatched selectors")
+	}
+}
