@@ -8,19 +8,6 @@ import (
 	"github.com/ipsecgw/ipsecgw/test/lab"
 )
 
-// mirror returns the on-premises gateway's view of c: an ipsecgwd on gwA
-// whose customer gateway is gwB.
-func mirror(c Conn) Conn {
-	m := c
-	m.CustomerGateway = lab.GwBWanIP
-	m.Local, m.Remote = c.Remote, c.Local
-	m.LocalID, m.RemoteID = c.RemoteID, c.LocalID
-	if c.Mode == "destination" {
-		m.Routes = []string{lab.ServerNet}
-	}
-	return m
-}
-
 // TestGatewayToGateway runs ipsecgwd on both gateways: raw ESP (IP protocol
 // 50) with NAT-T off, ESP in UDP without a NAT (the daemon's default
 // esp_encapsulation: udp) and behind one, AES-GCM and the default

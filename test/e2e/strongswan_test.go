@@ -145,7 +145,7 @@ func TestWrongPSK(t *testing.T) {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	if g.proc.Exited() {
+	if g.Proc.Exited() {
 		t.Fatal("ipsecgwd exited")
 	}
 	if b.PingOnce(lab.Client, lab.ServerIP) {
