@@ -31,6 +31,7 @@ type ours struct {
 	mu     sync.Mutex
 	events []v2.Event
 	ids    []string // identities Lookup was asked about
+	echo   *echo
 	served chan struct{}
 }
 
@@ -74,6 +75,8 @@ func startOurs(t testing.TB, b *lab.Bed, peer *v1.Peer) *ours {
 	if err != nil {
 		t.Fatal(err)
 	}
+	o.echo = &echo{o: o}
+	o.tr.OnESP = o.echo.handle
 	go func() { o.tr.Serve(o.m.HandlePacket); close(o.served) }()
 	t.Cleanup(o.stop)
 	return o

@@ -138,6 +138,7 @@ func runCase(t *testing.T, b *lab.Bed, mc matrixCase) {
 		t.Errorf("selectors %v <-> %v", ch.LocalTS, ch.RemoteTS)
 	}
 	checkChildUp(t, o, me)
+	pingThrough(t, b, o)
 
 	if mc.dpd != "" {
 		time.Sleep(7 * time.Second)
@@ -188,12 +189,12 @@ func runCase(t *testing.T, b *lab.Bed, mc matrixCase) {
 		if err := c.Rekey(true); err != nil {
 			t.Fatal(err)
 		}
-		childRekeyed(t, c, o, ch)
+		childRekeyed(t, b, c, o, ch)
 	case "child-ours":
 		if o.m.Rekey("gwA", false) != 1 {
 			t.Fatal("nothing to rekey")
 		}
-		childRekeyed(t, c, o, ch)
+		childRekeyed(t, b, c, o, ch)
 	case "ike-swan":
 		// strongSwan re-authenticates an IKEv1 SA by a new phase 1 that
 		// adopts the IPsec SAs (no new Quick Mode); we adopt them too.
@@ -214,6 +215,7 @@ func runCase(t *testing.T, b *lab.Bed, mc matrixCase) {
 			t.Errorf("IKEUp of the re-authenticated SA: %+v", ups)
 		}
 		t.Logf("re-authenticated by strongSwan: %s/%s (ours %016x/%016x), our ISAKMP SAs %d, IKEDown %+v", sw2.SPIInit, sw2.SPIResp, me2.SPIi, me2.SPIr, len(o.m.SAs()), evsOf[v2.IKEDown](o))
+		pingThrough(t, b, o)
 	case "ike-ours":
 		if o.m.Rekey("gwA", true) != 1 {
 			t.Fatal("nothing to re-authenticate")
@@ -237,6 +239,7 @@ func runCase(t *testing.T, b *lab.Bed, mc matrixCase) {
 			t.Errorf("IKEUp events %+v", ups)
 		}
 		t.Logf("re-authenticated: %s/%s (ours %016x/%016x)", sw2.SPIInit, sw2.SPIResp, me2.SPIi, me2.SPIr)
+		pingThrough(t, b, o)
 	}
 
 	switch mc.end {
@@ -301,7 +304,7 @@ func checkChildUp(t *testing.T, o *ours, me v2.IKESAStatus) {
 
 // childRekeyed waits for a Quick Mode rekey (make-before-break) to finish
 // on both ends: new SPIs agreed, the old SA gone from both.
-func childRekeyed(t *testing.T, c *lab.Charon, o *ours, old lab.ChildSA) {
+func childRekeyed(t *testing.T, b *lab.Bed, c *lab.Charon, o *ours, old lab.ChildSA) {
 	t.Helper()
 	waitFor(t, "rekeyed ChildUp", 15*time.Second, func() bool {
 		for _, u := range evsOf[v2.ChildUp](o) {
@@ -341,6 +344,25 @@ func childRekeyed(t *testing.T, c *lab.Charon, o *ours, old lab.ChildSA) {
 		t.Errorf("old IPsec SA down events %+v (old in %s)", downs, old.SPIOut)
 	}
 	t.Logf("rekeyed: ESP %s/%s pfs=%q (was %s/%s)", ch.SPIIn, ch.SPIOut, ch.DHGroup, old.SPIIn, old.SPIOut)
+	pingThrough(t, b, o)
+}
+
+// pingThrough pings the server from the client behind strongSwan: the
+// echo request crosses strongSwan's outbound SA to us, the reply our
+// outbound SA to strongSwan (echo in esp_test.go), so both directions'
+// keys are proven.
+func pingThrough(t *testing.T, b *lab.Bed, o *ours) {
+	t.Helper()
+	o0, f0, _ := o.echo.counts()
+	if err := b.Ping(lab.Client, lab.ServerIP, 2); err != nil {
+		opened, failed, replied := o.echo.counts()
+		t.Fatalf("no ping through the tunnel: %v (ESP opened %d, failed %d, replied %d)", err, opened, failed, replied)
+	}
+	opened, failed, replied := o.echo.counts()
+	if opened <= o0 || failed != f0 {
+		t.Errorf("ESP from strongSwan: %d opened, %d failed (before %d/%d)", opened, failed, o0, f0)
+	}
+	t.Logf("ping through the tunnel: ESP opened %d, replied %d", opened, replied)
 }
 
 // wrongPSK checks a mismatched key fails cleanly on both ends: no SA
