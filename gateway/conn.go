@@ -11,6 +11,7 @@ import (
 	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/esp"
 	"github.com/ipsecgw/ipsecgw/ike/ikecrypto"
+	v1 "github.com/ipsecgw/ipsecgw/ike/v1"
 	v2 "github.com/ipsecgw/ipsecgw/ike/v2"
 	"github.com/ipsecgw/ipsecgw/route"
 	"github.com/ipsecgw/ipsecgw/store"
@@ -90,10 +91,9 @@ func (g *Gateway) reconcile(id string) {
 	}
 	c.cfg = sc
 	g.syncBGP(c, old)
-	if sc.IKE.EffectiveVersion() != config.IKEv2 {
+	if c.v1() && g.ike1 == nil {
 		c.peer = nil
-		g.setState(c, api.StateDown, "IKEv1 is not implemented yet: use ike.version ikev2")
-		g.log.Warn("IKEv1 connection not started: not implemented yet", "conn", id)
+		g.setState(c, api.StateDown, "IKEv1 is not available in this gateway: use ike.version ikev2")
 		return
 	}
 	peer, err := peerFor(sc, g.cfg.Address)
@@ -121,6 +121,14 @@ func (g *Gateway) reconcile(id string) {
 		g.setState(c, api.StateIdle, "waiting for traffic")
 	}
 	g.syncRoutes(c)
+}
+
+// v1 reports whether c negotiates IKEv1.
+func (c *conn) v1() bool { return c.cfg.IKE.EffectiveVersion() == config.IKEv1 }
+
+// v1Peer is c's IKEv1 configuration: the common peer plus the phase-1 mode.
+func (c *conn) v1Peer() *v1.Peer {
+	return &v1.Peer{Peer: *c.peer, Aggressive: c.cfg.IKE.Mode == config.ModeAggressive}
 }
 
 // materialChange reports whether b differs from a in anything but the
@@ -160,7 +168,13 @@ func (g *Gateway) initiate(c *conn) error {
 		c.retry.Stop()
 		c.retry = nil
 	}
-	if err := g.ike.Initiate(c.peer); err != nil {
+	var err error
+	if c.v1() {
+		err = g.ike1.Initiate(c.v1Peer())
+	} else {
+		err = g.ike.Initiate(c.peer)
+	}
+	if err != nil {
 		g.setState(c, api.StateDown, err.Error())
 		g.scheduleRetry(c)
 		return err
@@ -178,7 +192,11 @@ func (g *Gateway) teardown(c *conn, why string) {
 		c.retry = nil
 	}
 	if c.connecting || c.ikeUp {
-		g.ike.Terminate(c.id)
+		if c.v1() {
+			g.ike1.Terminate(c.id)
+		} else {
+			g.ike.Terminate(c.id)
+		}
 	}
 	g.dropChildren(c)
 	c.connecting, c.ikeUp = false, false

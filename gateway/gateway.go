@@ -24,6 +24,7 @@ import (
 
 	"github.com/ipsecgw/ipsecgw/bgp"
 	"github.com/ipsecgw/ipsecgw/esp"
+	v1 "github.com/ipsecgw/ipsecgw/ike/v1"
 	v2 "github.com/ipsecgw/ipsecgw/ike/v2"
 	"github.com/ipsecgw/ipsecgw/route"
 	"github.com/ipsecgw/ipsecgw/store"
@@ -33,6 +34,15 @@ import (
 type Negotiator interface {
 	HandlePacket(pkt []byte, local, remote netip.AddrPort)
 	Initiate(p *v2.Peer) error
+	Terminate(name string) int
+	SAs() []v2.IKESAStatus
+}
+
+// NegotiatorV1 is what the gateway needs of the IKEv1 layer (ike/v1's
+// Manager): the same events and status as IKEv2, its own peer type.
+type NegotiatorV1 interface {
+	HandlePacket(pkt []byte, local, remote netip.AddrPort)
+	Initiate(p *v1.Peer) error
 	Terminate(name string) int
 	SAs() []v2.IKESAStatus
 }
@@ -88,6 +98,7 @@ type Gateway struct {
 	log     *slog.Logger
 	now     func() time.Time
 	ike     Negotiator
+	ike1    NegotiatorV1 // nil: IKEv1 connections are refused
 	dp      DataPlane
 	metrics *metrics
 
@@ -132,10 +143,10 @@ func New(cfg Config) *Gateway {
 	}
 }
 
-// Start attaches the negotiator and data plane, loads every stored
-// connection and follows store changes until Close.
-func (g *Gateway) Start(ike Negotiator, dp DataPlane) error {
-	g.ike, g.dp = ike, dp
+// Start attaches the negotiators (ike1 may be nil) and the data plane,
+// loads every stored connection and follows store changes until Close.
+func (g *Gateway) Start(ike Negotiator, ike1 NegotiatorV1, dp DataPlane) error {
+	g.ike, g.ike1, g.dp = ike, ike1, dp
 	g.wg.Add(1)
 	go g.run()
 	g.unsub = g.cfg.Store.Subscribe(func(ch store.Change) {
@@ -253,4 +264,5 @@ func (g *Gateway) Terminate(ctx context.Context, id string) error {
 var errClosed = errors.New("gateway: closed")
 
 var _ Negotiator = (*v2.Manager)(nil)
+var _ NegotiatorV1 = (*v1.Manager)(nil)
 var _ DataPlane = (*esp.Engine)(nil)

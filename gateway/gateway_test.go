@@ -123,7 +123,7 @@ func newBed(t *testing.T) *bed {
 	b := &bed{t: t, st: st, ike: &fakeIKE{}, dp: newFakeESP(), routes: rf}
 	b.g = New(Config{Store: st, Address: netip.MustParseAddr("192.0.2.2"), TUN: "ipsecgw0", Routes: rec,
 		NoBGP: true, NoHealthChecks: true, RetryMin: 20 * time.Millisecond, RetryMax: 40 * time.Millisecond})
-	if err := b.g.Start(b.ike, b.dp); err != nil {
+	if err := b.g.Start(b.ike, nil, b.dp); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.g.Close)

@@ -164,7 +164,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descGlobalDrops, prometheus.CounterValue, float64(n), esp.DropReason(r).String())
 	}
 	ikeN, childN := map[string]int{}, map[string]int{}
-	for _, sa := range g.ike.SAs() {
+	sas := g.ike.SAs()
+	if g.ike1 != nil {
+		sas = append(sas, g.ike1.SAs()...)
+	}
+	for _, sa := range sas {
 		ikeN[sa.Peer]++
 		childN[sa.Peer] += len(sa.Children)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/ipsecgw/ipsecgw/esp"
 	"github.com/ipsecgw/ipsecgw/esp/tunio"
 	"github.com/ipsecgw/ipsecgw/esp/udpio"
+	v1 "github.com/ipsecgw/ipsecgw/ike/v1"
 	v2 "github.com/ipsecgw/ipsecgw/ike/v2"
 	"github.com/ipsecgw/ipsecgw/route"
 )
@@ -91,10 +92,20 @@ func Hook(ctx context.Context, env *daemon.Env) (api.StatusProvider, api.Control
 		ForceEncap: env.Config.ESPEncapsulation != config.EncapAuto})
 
 	var mgr *v2.Manager
+	var mgr1 *v1.Manager
+	handle := func(pkt []byte, local, remote netip.AddrPort) {
+		// The IKE header's version octet (RFC 7296 §3.1, RFC 2408 §3.1)
+		// tells IKEv1 from IKEv2; both share ports 500 and 4500.
+		if len(pkt) > 17 && pkt[17]>>4 == 1 {
+			mgr1.HandlePacket(pkt, local, remote)
+			return
+		}
+		mgr.HandlePacket(pkt, local, remote)
+	}
 	eng, err := esp.New(esp.Config{
 		TUN: dev, UDP: udp, RawESP: raw,
 		OnIKE: func(pkt []byte, local, remote netip.AddrPort) {
-			mgr.HandlePacket(slices.Clone(pkt), local, remote)
+			handle(slices.Clone(pkt), local, remote)
 		},
 		OnEvent: g.OnESPEvent,
 		Logger:  env.Logger.With("component", "esp"),
@@ -104,25 +115,28 @@ func Hook(ctx context.Context, env *daemon.Env) (api.StatusProvider, api.Control
 	}
 	closers = append(closers, func() { eng.Close() })
 
-	mgr, err = v2.New(v2.Config{
-		Send: func(pkt []byte, local, remote netip.AddrPort) error {
-			if local.Port() == v2.NATTPort || remote.Port() == v2.NATTPort {
-				return eng.SendIKE(pkt, local, remote)
-			}
-			_, err := ike500.WriteToUDPAddrPort(pkt, remote)
-			return err
-		},
-		Lookup:  g.Lookup,
-		OnEvent: g.OnIKEEvent,
-		Logger:  env.Logger.With("component", "ike"),
-	})
+	send := func(pkt []byte, local, remote netip.AddrPort) error {
+		if local.Port() == v2.NATTPort || remote.Port() == v2.NATTPort {
+			return eng.SendIKE(pkt, local, remote)
+		}
+		_, err := ike500.WriteToUDPAddrPort(pkt, remote)
+		return err
+	}
+	mgr, err = v2.New(v2.Config{Send: send, Lookup: g.Lookup, OnEvent: g.OnIKEEvent,
+		Logger: env.Logger.With("component", "ike")})
 	if err != nil {
 		return fail(err)
 	}
 	closers = append(closers, mgr.Close)
+	mgr1, err = v1.New(v1.Config{Send: send, Lookup: g.LookupV1, OnEvent: g.OnIKEEvent,
+		Logger: env.Logger.With("component", "ikev1")})
+	if err != nil {
+		return fail(err)
+	}
+	closers = append(closers, mgr1.Close)
 
-	go readIKE(ike500, addr, mgr)
-	if err := g.Start(mgr, eng); err != nil {
+	go readIKE(ike500, addr, handle)
+	if err := g.Start(mgr, mgr1, eng); err != nil {
 		return fail(err)
 	}
 	if err := g.Register(env.Registry); err != nil {
@@ -139,8 +153,8 @@ func Hook(ctx context.Context, env *daemon.Env) (api.StatusProvider, api.Control
 	return g, g, stop, nil
 }
 
-// readIKE feeds datagrams from the port-500 socket to the negotiator.
-func readIKE(c *net.UDPConn, local netip.Addr, mgr *v2.Manager) {
+// readIKE feeds datagrams from the port-500 socket to the negotiators.
+func readIKE(c *net.UDPConn, local netip.Addr, handle func(pkt []byte, local, remote netip.AddrPort)) {
 	buf := make([]byte, 65536)
 	lp := netip.AddrPortFrom(local, v2.IKEPort)
 	for {
@@ -151,45 +165,67 @@ func readIKE(c *net.UDPConn, local netip.Addr, mgr *v2.Manager) {
 			}
 			continue
 		}
-		mgr.HandlePacket(slices.Clone(buf[:n]), lp, netip.AddrPortFrom(from.Addr().Unmap(), from.Port()))
+		handle(slices.Clone(buf[:n]), lp, netip.AddrPortFrom(from.Addr().Unmap(), from.Port()))
 	}
 }
 
-// Lookup is the negotiator's responder lookup (v2.Config.Lookup): the
-// connection whose customer gateway is the peer's address and, once the
-// peer's identity is known, whose remote ID matches it. Behind a NAT the
-// address may be anything: then the identity alone decides.
+// Lookup is the IKEv2 negotiator's responder lookup (v2.Config.Lookup):
+// the connection whose customer gateway is the peer's address and, once
+// the peer's identity is known, whose remote ID matches it. Behind a NAT
+// the address may be anything: then the identity alone decides.
 func (g *Gateway) Lookup(local, remote netip.AddrPort, id *v2.Identity) (*v2.Peer, bool) {
-	var found *v2.Peer
+	c := g.lookup(remote, id, false)
+	if c == nil {
+		return nil, false
+	}
+	return c.peer, true
+}
+
+// LookupV1 is the IKEv1 negotiator's responder lookup (v1.Config.Lookup).
+func (g *Gateway) LookupV1(local, remote netip.AddrPort, id *v2.Identity) (*v1.Peer, bool) {
+	var p *v1.Peer
 	g.call(func() {
-		var byID *v2.Peer
-		for _, c := range g.conns {
-			if c.peer == nil {
-				continue
-			}
-			idOK := id == nil || c.peer.RemoteID == *id
-			if c.peer.Remote == remote.Addr().Unmap() && idOK {
-				found = c.peer
-				return
-			}
-			if byID == nil && id != nil && idOK {
-				byID = c.peer
-			}
-		}
-		found = byID
-		if found == nil && id == nil {
-			// IKE_SA_INIT from an unknown address: possibly a NATed peer
-			// whose identity IKE_AUTH will reveal. Go on with any
-			// connection that identifies its peer by name.
-			for _, c := range g.conns {
-				if c.peer != nil && c.peer.RemoteID != v2.Identity(c.peer.Remote.String()) {
-					found = c.peer
-					return
-				}
-			}
+		if c := g.lookupLocked(remote, id, true); c != nil {
+			p = c.v1Peer()
 		}
 	})
-	return found, found != nil
+	return p, p != nil
+}
+
+func (g *Gateway) lookup(remote netip.AddrPort, id *v2.Identity, ikev1 bool) *conn {
+	var found *conn
+	g.call(func() { found = g.lookupLocked(remote, id, ikev1) })
+	return found
+}
+
+// lookupLocked runs on the control goroutine.
+func (g *Gateway) lookupLocked(remote netip.AddrPort, id *v2.Identity, ikev1 bool) *conn {
+	var byID, byName *conn
+	for _, c := range g.conns {
+		if c.peer == nil || c.v1() != ikev1 {
+			continue
+		}
+		idOK := id == nil || c.peer.RemoteID == *id
+		if c.peer.Remote == remote.Addr().Unmap() && idOK {
+			return c
+		}
+		if byID == nil && id != nil && idOK {
+			byID = c
+		}
+		if byName == nil && c.peer.RemoteID != v2.Identity(c.peer.Remote.String()) {
+			byName = c
+		}
+	}
+	if byID != nil {
+		return byID
+	}
+	if id == nil {
+		// IKE_SA_INIT from an unknown address: possibly a NATed peer
+		// whose identity IKE_AUTH will reveal. Go on with a connection
+		// that identifies its peer by name.
+		return byName
+	}
+	return nil
 }
 
 // tunAddrs adds and removes addresses of the TUN device over netlink.

@@ -22,6 +22,10 @@ func (g *Gateway) Status(ctx context.Context) (*api.Status, error) {
 		return nil, err
 	}
 	sas := g.ike.SAs()
+	nv2 := len(sas)
+	if g.ike1 != nil {
+		sas = append(sas, g.ike1.SAs()...)
+	}
 	stats := g.dp.Stats()
 	saStats := make(map[[2]uint32]esp.SAStats, len(stats.SAs))
 	for _, s := range stats.SAs {
@@ -50,7 +54,11 @@ func (g *Gateway) Status(ctx context.Context) (*api.Status, error) {
 			if sa.Peer != sc.ID {
 				continue
 			}
-			cs.IKESAs = append(cs.IKESAs, ikeStatus(uint32(i+1), sa, saStats, g.now))
+			st := ikeStatus(uint32(i+1), sa, saStats, g.now)
+			if i >= nv2 {
+				st.Version = 1
+			}
+			cs.IKESAs = append(cs.IKESAs, st)
 		}
 		out.Connections = append(out.Connections, cs)
 	}
