@@ -62,6 +62,7 @@ func (sa *isakmpSA) informationalPacket(p inPacket, msg *message.MessageV1) {
 	ex := sa.newExchange(mid, message.ExchangeInformationalV1)
 	ex.received(p.raw)
 	sa.finish(ex)
+	sa.sawMID(mid)
 	sa.authenticated(p)
 	for _, pl := range ps {
 		switch x := pl.(type) {

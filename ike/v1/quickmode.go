@@ -194,6 +194,7 @@ func (sa *isakmpSA) quickModePacket(p inPacket, msg *message.MessageV1) {
 		ex = sa.newExchange(mid, message.ExchangeQuickMode)
 		ex.iv = next
 		ex.received(p.raw)
+		sa.sawMID(mid)
 		sa.authenticated(p)
 		if err := sa.qmRespond(ex, ps); err != nil {
 			sa.log.Info("Quick Mode refused", "err", err)
@@ -360,6 +361,9 @@ func (sa *isakmpSA) qmComplete(ex *exchange, ps []message.Payload) error {
 			return err
 		}
 	}
+	if life := responderLifetime(ps); life > 0 && (choice.life == 0 || life < choice.life) {
+		choice.life = life
+	}
 	qm.nr, qm.choice, qm.outSPI = nr, choice, choice.spi
 	mid := ex.mid
 	h := ikecrypto.V1Hash3(sa.prf, sa.keys.A, mid, qm.ni, qm.nr)
@@ -428,6 +432,45 @@ func (sa *isakmpSA) install(qm *quickMode) {
 	if qm.replaces != nil && !sa.ownChild(qm.replaces) && sa.reauth != nil {
 		sa.reauthDone(qm.replaces)
 	}
+}
+
+// responderLifetime reads a RESPONDER-LIFETIME notification (RFC 2407
+// §4.6.3.1): the responder's shorter IPsec SA lifetime, as SA Life Type /
+// SA Life Duration attributes. Kilobyte lifetimes are ignored.
+func responderLifetime(ps []message.Payload) time.Duration {
+	for _, p := range ps {
+		n, ok := p.(*message.NotifyV1)
+		if !ok || n.NotifyType != message.V1ResponderLifetime {
+			continue
+		}
+		b, seconds := n.Data, false
+		for len(b) >= 4 {
+			t := binary.BigEndian.Uint16(b)
+			var v []byte
+			if t&0x8000 != 0 {
+				v, b = b[2:4], b[4:]
+			} else {
+				l := int(binary.BigEndian.Uint16(b[2:]))
+				if len(b) < 4+l || l > 8 {
+					return 0
+				}
+				v, b = b[4:4+l], b[4+l:]
+			}
+			var x uint64
+			for _, c := range v {
+				x = x<<8 | uint64(c)
+			}
+			switch message.AttributeType(t & 0x7fff) {
+			case message.AttrIPsecSALifeType:
+				seconds = x == uint64(message.LifeTypeSeconds)
+			case message.AttrIPsecSALifeDuration:
+				if seconds && x > 0 {
+					return time.Duration(min(x, 1<<31)) * time.Second
+				}
+			}
+		}
+	}
+	return 0
 }
 
 func nilIfEmpty(k []byte) ikecrypto.Key {

@@ -66,6 +66,10 @@ type isakmpSA struct {
 	dpdResend time.Time // next R-U-THERE while probing
 
 	queued []inPacket // phase 2 messages that arrived before phase 1 completed
+	// seenMIDs holds the message IDs of every phase 2 exchange the peer
+	// started, so that a replay after its exchange was forgotten is still
+	// refused (it would otherwise fake liveness for DPD).
+	seenMIDs map[uint32]struct{}
 
 	reauth      *reauthInfo     // this SA re-authenticates an older one
 	adopted     bool            // a newer ISAKMP SA of the peer took our IPsec SAs
@@ -298,6 +302,9 @@ func (sa *isakmpSA) handlePacket(p inPacket) {
 		}
 		return
 	}
+	if _, seen := sa.seenMIDs[msg.MessageID]; seen && sa.exchanges[msg.MessageID] == nil {
+		return // replay of a finished exchange
+	}
 	switch msg.Exchange {
 	case message.ExchangeIdentityProtection, message.ExchangeAggressive:
 		if msg.MessageID != 0 || sa.state != v2.StateConnecting || sa.p1 == nil {
@@ -359,6 +366,17 @@ func (sa *isakmpSA) authenticated(p inPacket) {
 		sa.log.Info("peer moved", "from", from, "to", p.remote)
 		sa.m.emit(ev)
 	}
+}
+
+// maxSeenMIDs bounds seenMIDs: a DPD probe every 30 s for a day is ~2900.
+const maxSeenMIDs = 16384
+
+// sawMID records a message ID the peer used for a new phase 2 exchange.
+func (sa *isakmpSA) sawMID(mid uint32) {
+	if sa.seenMIDs == nil || len(sa.seenMIDs) >= maxSeenMIDs {
+		sa.seenMIDs = map[uint32]struct{}{}
+	}
+	sa.seenMIDs[mid] = struct{}{}
 }
 
 // sendRaw sends an encoded message from the SA's current addresses.

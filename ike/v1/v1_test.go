@@ -2,6 +2,7 @@ package v1
 
 import (
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -479,5 +480,59 @@ func TestSelectorMismatch(t *testing.T) {
 	time.Sleep(30 * time.Millisecond)
 	if len(events[v2.ChildUp](p.ra))+len(events[v2.ChildUp](p.rb)) != 0 {
 		t.Fatal("IPsec SA with mismatched selectors")
+	}
+}
+
+// TestReplayIgnored replays an authenticated R-U-THERE long after its
+// exchange was forgotten: it must not be answered (nor count as liveness).
+func TestReplayIgnored(t *testing.T) {
+	p := newPair(t)
+	p.peerB.DPD = false
+	p.establish()
+	var mu sync.Mutex
+	var probe []byte
+	fromB := 0
+	p.net.setDrop(func(pkt []byte, from, to netip.AddrPort) bool {
+		h, _ := message.ParseHeader(pkt)
+		mu.Lock()
+		defer mu.Unlock()
+		if from.Addr() == addrA && h.Exchange == message.ExchangeInformationalV1 && probe == nil {
+			probe = append([]byte(nil), pkt...)
+		}
+		if from.Addr() == addrB {
+			fromB++
+		}
+		return false
+	})
+	p.clock.Advance(31*time.Second, time.Second) // A probes, B answers
+	eventually(t, "probe answered", func() bool { mu.Lock(); defer mu.Unlock(); return probe != nil && fromB > 0 })
+	p.clock.Advance(2*forgetAfter, 10*time.Second)
+	time.Sleep(30 * time.Millisecond)
+	mu.Lock()
+	before, replay := fromB, probe
+	mu.Unlock()
+	p.b.HandlePacket(replay, netip.AddrPortFrom(addrB, 500), netip.AddrPortFrom(addrA, 500))
+	p.b.syncAll()
+	time.Sleep(30 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	if fromB != before {
+		t.Fatalf("replayed R-U-THERE answered (%d messages from B, %d before)", fromB, before)
+	}
+}
+
+func TestResponderLifetime(t *testing.T) {
+	n := &message.NotifyV1{NotifyType: message.V1ResponderLifetime,
+		Data: []byte{0x80, 0x01, 0x00, 0x01, 0x00, 0x02, 0x00, 0x04, 0x00, 0x00, 0x0f, 0x78}} // seconds, 3960 as a 4-byte TLV
+	if d := responderLifetime([]message.Payload{n}); d != 3960*time.Second {
+		t.Fatalf("lifetime %v", d)
+	}
+	n.Data = []byte{0x80, 0x01, 0x00, 0x02, 0x80, 0x02, 0x10, 0x00} // kilobytes
+	if d := responderLifetime([]message.Payload{n}); d != 0 {
+		t.Fatalf("kilobyte lifetime taken as %v", d)
+	}
+	n.Data = []byte{0x00, 0x02, 0xff}
+	if d := responderLifetime([]message.Payload{n}); d != 0 {
+		t.Fatal("garbage accepted")
 	}
 }
