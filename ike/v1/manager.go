@@ -469,6 +469,7 @@ func (m *Manager) adoptChildren(sa *isakmpSA) {
 			moved := o.children
 			o.children = nil
 			o.adopted = true
+			o.state = v2.StateRekeyed // replaced; waits for the peer's Delete or its lifetime
 			o.log.Info("IPsec SAs adopted by a newer ISAKMP SA of the peer", "count", len(moved))
 			go func() {
 				if !sa.post(func() { sa.adopt(moved) }) {

@@ -433,7 +433,7 @@ func (sa *isakmpSA) terminateWith(reason v2.Reason) {
 	if sa.state == v2.StateClosed {
 		return
 	}
-	if sa.state == v2.StateEstablished {
+	if sa.state == v2.StateEstablished || sa.state == v2.StateRekeyed {
 		// One Delete per message, IPsec SAs first: strongSwan acts on the
 		// first Delete payload of an Informational only.
 		for _, c := range append([]*child(nil), sa.children...) {

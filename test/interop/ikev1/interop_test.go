@@ -211,6 +211,11 @@ func runCase(t *testing.T, b *lab.Bed, mc matrixCase) {
 		if me2.Children[0].InSPI != evsOf[v2.ChildUp](o)[0].InSPI || len(evsOf[v2.ChildUp](o)) != 1 || len(evsOf[v2.ChildDown](o)) != 0 {
 			t.Errorf("IPsec SA not carried over unchanged: ups %+v downs %+v", evsOf[v2.ChildUp](o), evsOf[v2.ChildDown](o))
 		}
+		for _, st := range o.m.SAs() {
+			if st.SPIi == first.SPIi && st.State != v2.StateRekeyed {
+				t.Errorf("the replaced ISAKMP SA is %v, want REKEYED", st.State)
+			}
+		}
 		if ups := evsOf[v2.IKEUp](o); len(ups) != 2 || !ups[1].Rekeyed || ups[1].ReplacesSPIi != first.SPIi {
 			t.Errorf("IKEUp of the re-authenticated SA: %+v", ups)
 		}
