@@ -34,10 +34,11 @@ type Manager struct {
 	ikePort         uint16
 	nattPort        uint16
 
-	mu        sync.Mutex           // guards the maps below
-	sas       map[uint64]*isakmpSA // by our cookie (CKY-I when we initiated, CKY-R otherwise)
-	halfOpen  map[halfKey]*isakmpSA
-	childSPIs map[uint32]struct{} // our inbound ESP SPIs in use
+	mu        sync.Mutex            // guards the maps below
+	sas       map[uint64]*isakmpSA  // by our cookie (CKY-I when we initiated, CKY-R otherwise)
+	byInit    map[halfKey]*isakmpSA // responder SAs by initiator address and CKY-I, for their whole life
+	halfOpen  int                   // responder SAs still in phase 1
+	childSPIs map[uint32]struct{}   // our inbound ESP SPIs in use
 
 	quit   chan struct{}
 	closed atomic.Bool
@@ -57,7 +58,7 @@ func New(cfg Config) (*Manager, error) {
 	m := &Manager{cfg: cfg, clock: cfg.Clock, rand: cfg.Rand, log: cfg.Logger,
 		retrans: withDefaults(cfg.Retransmit), halfOpenTimeout: cfg.HalfOpenTimeout,
 		ikePort: IKEPort, nattPort: NATTPort,
-		sas: map[uint64]*isakmpSA{}, halfOpen: map[halfKey]*isakmpSA{}, childSPIs: map[uint32]struct{}{},
+		sas: map[uint64]*isakmpSA{}, byInit: map[halfKey]*isakmpSA{}, childSPIs: map[uint32]struct{}{},
 		quit: make(chan struct{})}
 	if m.clock == nil {
 		m.clock = realClock{}
@@ -151,12 +152,14 @@ func (m *Manager) newResponder(pkt []byte, h message.Header, local, remote netip
 		return
 	}
 	m.mu.Lock()
-	if sa := m.halfOpen[halfKey{remote, h.SPIi}]; sa != nil {
+	if sa := m.byInit[halfKey{remote, h.SPIi}]; sa != nil {
+		// A retransmitted (or late) first message: the SA answers or
+		// ignores it; a second SA would only time out.
 		m.mu.Unlock()
 		sa.deliver(inPacket{raw: msg.Raw, msg: msg, local: local, remote: remote})
 		return
 	}
-	n := len(m.halfOpen)
+	n := m.halfOpen
 	m.mu.Unlock()
 	if n >= maxHalfOpen || m.cfg.Lookup == nil {
 		return
@@ -189,7 +192,15 @@ func (m *Manager) newResponder(pkt []byte, h message.Header, local, remote netip
 	sa.aggressive = h.Exchange == message.ExchangeAggressive
 	sa.p1 = &phase1{}
 	m.mu.Lock()
-	m.halfOpen[halfKey{remote, h.SPIi}] = sa
+	if other := m.byInit[halfKey{remote, h.SPIi}]; other != nil {
+		// A retransmission raced us through Lookup: one SA answers both.
+		m.mu.Unlock()
+		other.deliver(inPacket{raw: msg.Raw, msg: msg, local: local, remote: remote})
+		return
+	}
+	m.byInit[halfKey{remote, h.SPIi}] = sa
+	m.halfOpen++
+	sa.halfOpen = true
 	m.mu.Unlock()
 	m.start(sa)
 	sa.deliver(inPacket{raw: msg.Raw, msg: msg, local: local, remote: remote})
@@ -219,20 +230,25 @@ func (m *Manager) unregister(sa *isakmpSA) {
 	if m.sas[sa.ourCookie()] == sa {
 		delete(m.sas, sa.ourCookie())
 	}
-	m.dropHalfOpen(sa)
+	for k, v := range m.byInit {
+		if v == sa {
+			delete(m.byInit, k)
+		}
+	}
+	m.doneHalfOpen(sa)
 }
 
 func (m *Manager) established(sa *isakmpSA) {
 	m.mu.Lock()
-	m.dropHalfOpen(sa)
+	m.doneHalfOpen(sa)
 	m.mu.Unlock()
 }
 
-func (m *Manager) dropHalfOpen(sa *isakmpSA) {
-	for k, v := range m.halfOpen {
-		if v == sa {
-			delete(m.halfOpen, k)
-		}
+// doneHalfOpen takes a responder SA out of the half-open count; m.mu held.
+func (m *Manager) doneHalfOpen(sa *isakmpSA) {
+	if sa.halfOpen {
+		sa.halfOpen = false
+		m.halfOpen--
 	}
 }
 

@@ -79,6 +79,8 @@ type isakmpSA struct {
 	retryQMAt   time.Time       // retry the first Quick Mode
 	initialDone bool            // the first Quick Mode has completed
 
+	halfOpen bool // counted in Manager.halfOpen; guarded by Manager.mu
+
 	inbox  chan any
 	done   chan struct{}
 	status atomic.Pointer[v2.IKESAStatus]

@@ -536,3 +536,33 @@ func TestResponderLifetime(t *testing.T) {
 		t.Fatal("garbage accepted")
 	}
 }
+
+// TestLateFirstMessage: a retransmitted MM1 arriving after phase 1
+// completed neither starts a second SA nor disturbs the first.
+func TestLateFirstMessage(t *testing.T) {
+	p := newPair(t)
+	var mu sync.Mutex
+	var mm1 []byte
+	p.net.setDrop(func(pkt []byte, from, to netip.AddrPort) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if mm1 == nil && from.Addr() == addrA {
+			mm1 = append([]byte(nil), pkt...)
+		}
+		return false
+	})
+	p.establish()
+	mu.Lock()
+	late := mm1
+	mu.Unlock()
+	p.b.HandlePacket(late, netip.AddrPortFrom(addrB, 500), netip.AddrPortFrom(addrA, 500))
+	p.b.syncAll()
+	if n := len(p.b.SAs()); n != 1 {
+		t.Fatalf("%d SAs on B after a late MM1", n)
+	}
+	p.clock.Advance(35*time.Second, time.Second)
+	time.Sleep(20 * time.Millisecond)
+	if d := events[v2.IKEDown](p.rb); len(d) != 0 || len(established(p.b)) != 1 {
+		t.Fatalf("B: downs %+v", d)
+	}
+}
