@@ -385,6 +385,10 @@ func (g *Gateway) handleESP(ev esp.Event) {
 		g.log.Warn("SA limit reached", "conn", c.id, "event", ev.Kind.String(), "spi", ev.SPI)
 	case esp.PeerMoved:
 		g.log.Info("peer address changed", "conn", c.id, "remote", ev.Remote)
+		if !c.v1() {
+			// IKE follows, or its next DPD goes to the dead NAT mapping.
+			g.ike.FollowESP(c.id, ev.SPI, ev.Remote)
+		}
 	}
 }
 

@@ -36,6 +36,9 @@ type Negotiator interface {
 	Initiate(p *v2.Peer) error
 	Terminate(name string) int
 	SAs() []v2.IKESAStatus
+	// FollowESP moves the peer's IKE SA to where authenticated ESP now
+	// comes from (a NAT rebinding).
+	FollowESP(name string, inSPI uint32, to netip.AddrPort) int
 }
 
 // NegotiatorV1 is what the gateway needs of the IKEv1 layer (ike/v1's

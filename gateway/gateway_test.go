@@ -37,7 +37,8 @@ func (f *fakeIKE) Terminate(name string) int {
 	f.terminated = append(f.terminated, name)
 	return 1
 }
-func (f *fakeIKE) SAs() []v2.IKESAStatus { return nil }
+func (f *fakeIKE) SAs() []v2.IKESAStatus                        { return nil }
+func (f *fakeIKE) FollowESP(string, uint32, netip.AddrPort) int { return 0 }
 func (f *fakeIKE) counts() (int, int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -4,7 +4,7 @@
 # a package is missing, and `go mod download` is a no-op once the cache is warm.
 set -eu
 PKGS="strongswan-swanctl charon-systemd libcharon-extra-plugins libstrongswan-extra-plugins libstrongswan-standard-plugins
-      iperf3 iputils-ping nftables tcpdump iproute2 wireguard-tools python3 bird2"
+      iperf3 iputils-ping nftables conntrack tcpdump iproute2 wireguard-tools python3 bird2"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

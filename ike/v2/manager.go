@@ -263,6 +263,36 @@ func (m *Manager) Terminate(name string) int {
 	return m.each(name, func(sa *ikeSA) { sa.terminate() })
 }
 
+// FollowESP tells the named peer's IKE SA that the data plane received an
+// authenticated ESP packet of its CHILD_SA inSPI from a new address: a NAT
+// in front of the peer changed its mapping (RFC 7296 §2.23, RFC 3948 §2.1
+// — ESP-in-UDP shares the floated IKE port). Without it the next liveness
+// check would go to the dead mapping and declare a live peer dead. Only an
+// SA that knows the peer is behind a NAT and has floated to port 4500
+// follows (its local port is the NAT-T port; the peer's is whatever its
+// NAT maps); it returns how many of the peer's SAs were asked.
+func (m *Manager) FollowESP(name string, inSPI uint32, to netip.AddrPort) int {
+	return m.each(name, func(sa *ikeSA) {
+		if sa.state != StateEstablished || !sa.natRemote || sa.remote == to ||
+			sa.local.Port() != m.nattPort || to.Port() == m.ikePort {
+			return
+		}
+		owns := false
+		for _, c := range sa.children {
+			owns = owns || c.inSPI == inSPI
+		}
+		if !owns {
+			return
+		}
+		from := sa.remote
+		sa.remote = to
+		for _, c := range sa.children {
+			c.remote = to
+		}
+		sa.log.Info("peer moved (ESP)", "from", from, "to", to)
+	})
+}
+
 // Rekey rekeys the named peer's IKE SA (ike) or its CHILD_SAs now.
 func (m *Manager) Rekey(name string, ike bool) int {
 	return m.each(name, func(sa *ikeSA) {

@@ -186,3 +186,46 @@ func TestRouteBased(t *testing.T) {
 		t.Fatalf("route-based selectors should be 0.0.0.0/0: %v / %v", ch.LocalTS, ch.RemoteTS)
 	}
 }
+
+// TestNATRebinding: behind a NAT that translates ports, the NAT forgets
+// its mappings (conntrack flushed) so the peer's packets arrive from a
+// new port; ipsecgwd follows the peer (RFC 7296 §2.23, RFC 3948) and the
+// tunnel keeps carrying traffic in both directions.
+func TestNATRebinding(t *testing.T) {
+	needRoot(t)
+	t.Parallel()
+	b := lab.New(t, lab.Options{NAT: true, NATRandom: true, Charon: []string{}})
+	g := startGateway(t, b, lab.GwB, lab.GwBWanIP)
+	c := defaultConn("rebind")
+	c.Immediate = false
+	c.RemoteID = lab.GwAWanNATIP
+	g.apply(yamlOf(c))
+	sw := onPrem(t, b, nil)
+	if err := sw.Initiate("", 30*time.Second); err != nil {
+		t.Fatalf("strongSwan initiate: %v", err)
+	}
+	st := checkTraffic(t, b, g, "rebind", sw)
+	before := st.IKESAs[0].RemotePort
+	if out, err := b.Exec(lab.NATBox, "conntrack", "-F"); err != nil {
+		t.Fatalf("conntrack -F: %v %s", err, out)
+	}
+	// Traffic from the on-premises side creates the new mapping.
+	if err := b.WaitPing(lab.Client, lab.ServerIP, 20*time.Second); err != nil {
+		t.Fatalf("ping after the NAT rebinding: %v", err)
+	}
+	if err := b.Ping(lab.Server, lab.ClientIP, 3); err != nil {
+		t.Fatalf("ping server→client after the NAT rebinding: %v", err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, err := g.status("rebind")
+		if err == nil && len(st.IKESAs) > 0 && st.IKESAs[0].RemotePort != before {
+			t.Logf("peer port %d → %d", before, st.IKESAs[0].RemotePort)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("IKE SA still at the old port %d: %+v", before, st)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
