@@ -357,3 +357,50 @@ func TestLookup(t *testing.T) {
 		t.Fatal("wrong identity accepted")
 	}
 }
+
+// TestTransitRouterRoutes: an attached connection publishes its routes
+// into the transit router's table as well as the main table; detaching
+// withdraws them from the transit router without renegotiating.
+func TestTransitRouterRoutes(t *testing.T) {
+	b := newBed(t)
+	id := b.create(true)
+	b.waitState(id, api.StateConnecting)
+	b.g.OnIKEEvent(v2.IKEUp{Peer: id})
+	b.g.OnIKEEvent(childUp(id, 0x100, 0x200, false, 0))
+	b.waitState(id, api.StateEstablished)
+	tr, err := b.st.CreateTransitRouter(config.TransitRouter{Name: "tr1", RouteTable: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.st.Attach(config.Attachment{ConnectionID: id, TransitRouterID: tr.ID, Zone: "zone-a"}); err != nil {
+		t.Fatal(err)
+	}
+	tables := func() []int {
+		var ts []int
+		for _, r := range b.routes.Routes() {
+			ts = append(ts, r.Table)
+		}
+		slices.Sort(ts)
+		return ts
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for !slices.Equal(tables(), []int{100, route.TableMain}) {
+		if time.Now().After(deadline) {
+			t.Fatalf("route tables after attach: %v, want [100 %d]", tables(), route.TableMain)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := b.st.Detach(id); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(2 * time.Second)
+	for !slices.Equal(tables(), []int{route.TableMain}) {
+		if time.Now().After(deadline) {
+			t.Fatalf("route tables after detach: %v", tables())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if i, n := b.ike.counts(); i != 1 || n != 0 {
+		t.Fatalf("attach/detach renegotiated: %d initiations, %d terminations", i, n)
+	}
+}
