@@ -3,10 +3,12 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -60,6 +62,12 @@ type Daemon struct {
 	// "auto" encapsulates only when a NAT is detected and otherwise sends
 	// raw ESP (IP protocol 50). nat_traversal off always means raw ESP.
 	ESPEncapsulation string `yaml:"esp_encapsulation" json:"esp_encapsulation"`
+	// Zones is an ipsecgw addition: zone name → the gateway's own address
+	// in that zone. Tunnel i of a dual-tunnel connection (SPEC §2)
+	// terminates on the address of its zone; IKE and ESP then listen on
+	// every configured address. Single-tunnel connections keep using
+	// Address.
+	Zones map[string]string `yaml:"zones" json:"zones,omitempty"`
 }
 
 // ESP encapsulation modes (Daemon.ESPEncapsulation).
@@ -160,6 +168,13 @@ func (d *Daemon) Validate() Errors {
 			es.add("metrics", RuleFormat, err.Error()+" (or empty to disable)")
 		}
 	}
+	for _, z := range slices.Sorted(maps.Keys(d.Zones)) {
+		key := "zones." + z
+		validID(&es, key, z, true)
+		if a, err := netip.ParseAddr(d.Zones[z]); err != nil || a.Zone() != "" || !a.IsGlobalUnicast() && !a.IsLoopback() && !a.IsPrivate() {
+			es.add(key, RuleIP, fmt.Sprintf("%q is not a unicast IP address of this host", d.Zones[z]))
+		}
+	}
 	if !oneOfString(d.LogLevel, LogLevels()) {
 		es.add("log_level", RuleOneOf, "must be one of "+strings.Join(LogLevels(), ", "))
 	}
@@ -243,4 +258,16 @@ func FirstGlobalIPv4(addrs []net.Addr) (netip.Addr, error) {
 		}
 	}
 	return netip.Addr{}, errors.New("config: no global IPv4 address on this host; set address in the daemon configuration")
+}
+
+// ZoneAddresses parses Zones: zone name → address. Call it on a validated
+// configuration; malformed entries are left out.
+func (d *Daemon) ZoneAddresses() map[string]netip.Addr {
+	out := make(map[string]netip.Addr, len(d.Zones))
+	for z, s := range d.Zones {
+		if a, err := netip.ParseAddr(s); err == nil {
+			out[z] = a
+		}
+	}
+	return out
 }

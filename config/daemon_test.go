@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 )
@@ -19,7 +20,7 @@ func TestParseDaemonDefaults(t *testing.T) {
 		}
 		want := Daemon{StateDir: "/var/lib/ipsecgw", API: "unix:///run/ipsecgw/api.sock", TUN: "ipsecgw0",
 			Metrics: "127.0.0.1:9810", LogLevel: "info", ESPEncapsulation: "udp"}
-		if *d != want {
+		if !reflect.DeepEqual(*d, want) {
 			t.Fatalf("defaults = %+v", d)
 		}
 		if es := d.Validate(); len(es) != 0 {
@@ -35,6 +36,18 @@ func TestParseDaemonDefaults(t *testing.T) {
 	}
 	if d.Address != "192.0.2.2" || d.Metrics != "" || d.LogLevel != "debug" || d.TUN != "ipsecgw0" {
 		t.Fatalf("overrides = %+v", d)
+	}
+	d, err = ParseDaemon([]byte("zones:\n  zone-a: 192.0.2.2\n  zone-b: 192.0.2.3\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if z := d.ZoneAddresses(); len(z) != 2 || z["zone-b"] != netip.MustParseAddr("192.0.2.3") {
+		t.Fatalf("zones = %v", z)
+	}
+	if _, err := ParseDaemon([]byte("zones:\n  zone-a: 192.0.2.2\n  zone-a: 192.0.2.3\n")); err == nil {
+		t.Fatal("duplicate zone accepted")
+	} else if es := err.(Errors); !es.Has("zones.zone-a", RuleDuplicateKey) {
+		t.Fatalf("err = %v", err)
 	}
 	if _, err := ParseDaemon([]byte("adress: 1.2.3.4\n")); err == nil {
 		t.Fatal("unknown key accepted")
@@ -55,6 +68,11 @@ func TestDaemonValidate(t *testing.T) {
 		{"esp encapsulation bad", func(d *Daemon) { d.ESPEncapsulation = "raw" }, []fr{{"esp_encapsulation", RuleOneOf}}},
 		{"address v6", func(d *Daemon) { d.Address = "2001:db8::2" }, nil},
 		{"address bad", func(d *Daemon) { d.Address = "gw" }, []fr{{"address", RuleIP}}},
+		{"zones", func(d *Daemon) { d.Zones = map[string]string{"zone-a": "192.0.2.2", "zone-b": "192.0.2.3"} }, nil},
+		{"zones bad", func(d *Daemon) {
+			d.Zones = map[string]string{"zone a": "192.0.2.2", "zone-b": "x", "zone-c": "224.0.0.1"}
+		},
+			[]fr{{"zones.zone a", RuleCharset}, {"zones.zone-b", RuleIP}, {"zones.zone-c", RuleIP}}},
 		{"address multicast", func(d *Daemon) { d.Address = "239.1.1.1" }, []fr{{"address", RuleIP}}},
 		{"state dir relative", func(d *Daemon) { d.StateDir = "state" }, []fr{{"state_dir", RuleFormat}}},
 		{"state dir empty", func(d *Daemon) { d.StateDir = "" }, []fr{{"state_dir", RuleRequired}}},

@@ -187,6 +187,25 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 	switch t.Kind() {
 	case reflect.Struct:
 		w.mapping(n, t, path)
+	case reflect.Map:
+		// A free-form mapping (daemon zones): any key, unique, each value
+		// of the element type.
+		if n.Kind != yaml.MappingNode {
+			w.fail(n, path, RuleType, "expected a mapping, e.g. {zone-a: 192.0.2.2}, got "+describe(n))
+			return
+		}
+		seen := map[string]int{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			kp := join(path, k.Value)
+			if line, dup := seen[k.Value]; dup {
+				w.fail(k, kp, RuleDuplicateKey, fmt.Sprintf("key %q is already set at line %d", k.Value, line))
+				continue
+			}
+			seen[k.Value] = k.Line
+			w.lines[kp] = k.Line
+			w.walk(v, t.Elem(), kp)
+		}
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			w.fail(n, path, RuleType, "expected a list, e.g. [10.1.0.0/24], got "+describe(n))
