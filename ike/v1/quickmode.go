@@ -1,6 +1,7 @@
 package v1
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"net/netip"
@@ -291,11 +292,7 @@ func (sa *isakmpSA) qmRespond(ex *exchange, ps []message.Payload) error {
 	if qm.inSPI, err = sa.m.allocSPI(); err != nil {
 		return err
 	}
-	for _, c := range sa.children {
-		if c.state == v2.ChildInstalled && c.localTS == qm.localTS && c.remoteTS == qm.remoteTS {
-			qm.replaces = c
-		}
-	}
+	qm.replaces = sa.oldestFor(qm.localTS, qm.remoteTS)
 	if qm.replaces == nil {
 		qm.replacesSPI = sa.m.siblingChild(sa, qm.localTS, qm.remoteTS)
 	}
@@ -409,23 +406,43 @@ func (sa *isakmpSA) install(qm *quickMode) {
 	if qm.replaces == nil {
 		// An IPsec SA for these selectors may have arrived meanwhile
 		// (adopted from an older ISAKMP SA): this one replaces it.
-		for _, x := range sa.children {
-			if x.state == v2.ChildInstalled && x.localTS == c.localTS && x.remoteTS == c.remoteTS {
-				qm.replaces = x
-			}
+		qm.replaces = sa.oldestFor(c.localTS, c.remoteTS)
+	}
+	c.nonceKey = qm.ni
+	if bytes.Compare(qm.nr, qm.ni) < 0 {
+		c.nonceKey = qm.nr
+	}
+	if r := qm.replaces; r != nil {
+		c.gen = r.gen + 1
+	}
+	sa.children = append(sa.children, c)
+	sa.initialDone = true
+	// A rekey collision: both ends rekeyed the same SA at once.
+	for _, x := range sa.children {
+		if x == c || x.gen != c.gen || x.localTS != c.localTS || x.remoteTS != c.remoteTS ||
+			(x.state != v2.ChildInstalled && x.state != v2.ChildRekeying) {
+			continue
 		}
+		if bytes.Compare(c.nonceKey, x.nonceKey) < 0 {
+			sa.log.Info("rekey collision: the new IPsec SA loses", "in", spiStr(c.inSPI), "keeps", spiStr(x.inSPI))
+			c.state = v2.ChildRekeyed
+			sa.deleteChild(c, v2.ReasonRekeyed, true)
+			return
+		}
+		sa.log.Info("rekey collision: the other new IPsec SA loses", "in", spiStr(x.inSPI), "keeps", spiStr(c.inSPI))
+		x.state, x.rekeyAt, x.retireAt = v2.ChildRekeyed, time.Time{}, now.Add(rekeyGrace)
+		qm.replaces, qm.replacesSPI = x, 0
 	}
 	if qm.replacesSPI != 0 {
 		up.Rekeyed, up.ReplacesSPI = true, qm.replacesSPI
 	}
 	if r := qm.replaces; r != nil {
 		up.Rekeyed, up.ReplacesSPI = true, r.inSPI
-		if sa.ownChild(r) {
+		if sa.ownChild(r) && r.state != v2.ChildRekeyed {
 			r.state, r.rekeyAt, r.retireAt = v2.ChildRekeyed, time.Time{}, now.Add(rekeyGrace)
 		}
 	}
-	sa.children = append(sa.children, c)
-	sa.initialDone = true
+	c.announced = true
 	sa.log.Info("IPsec SA established", "in", spiStr(c.inSPI), "out", spiStr(c.outSPI), "suite", s,
 		"ts", c.localTS.String()+"<->"+c.remoteTS.String(), "encap", c.encap, "rekey", up.Rekeyed)
 	sa.m.emit(up)
@@ -471,6 +488,18 @@ func responderLifetime(ps []message.Payload) time.Duration {
 		}
 	}
 	return 0
+}
+
+// oldestFor returns the IPsec SA with these selectors of the lowest
+// generation that is not gone: the one a new Quick Mode for them rekeys.
+func (sa *isakmpSA) oldestFor(local, remote netip.Prefix) *child {
+	var best *child
+	for _, c := range sa.children {
+		if c.localTS == local && c.remoteTS == remote && (best == nil || c.gen < best.gen) {
+			best = c
+		}
+	}
+	return best
 }
 
 func nilIfEmpty(k []byte) ikecrypto.Key {
@@ -544,6 +573,8 @@ func (sa *isakmpSA) deleteChild(c *child, reason v2.Reason, notify bool) {
 		sa.sendInformational(message.NewDeleteV1ESP(c.inSPI))
 	}
 	sa.log.Info("IPsec SA deleted", "in", spiStr(c.inSPI), "out", spiStr(c.outSPI), "reason", reason)
-	sa.m.emit(v2.ChildDown{Peer: sa.peer.Name, InSPI: c.inSPI, OutSPI: c.outSPI, Reason: reason})
+	if c.announced {
+		sa.m.emit(v2.ChildDown{Peer: sa.peer.Name, InSPI: c.inSPI, OutSPI: c.outSPI, Reason: reason})
+	}
 	sa.m.freeSPI(c.inSPI)
 }

@@ -97,6 +97,13 @@ type child struct {
 	life              time.Duration
 	rekeyAt, expireAt time.Time
 	retireAt          time.Time // a rekeyed SA leaves after a grace period
+	// gen counts rekeys (the replaced SA's gen + 1) and nonceKey is the
+	// lower of the Quick Mode's nonces: when both ends rekey at once, the
+	// two new SAs have the same gen and the one with the lower nonceKey
+	// goes (the rule of RFC 7296 §2.8.1, which IKEv1 lacks), on both ends.
+	gen       int
+	nonceKey  []byte
+	announced bool // ChildUp was emitted
 }
 
 // reauthInfo links a re-authenticating ISAKMP SA to the one it replaces.
@@ -255,6 +262,13 @@ func (sa *isakmpSA) onTimer(now time.Time) {
 		switch {
 		case !c.retireAt.IsZero() && !now.Before(c.retireAt):
 			c.retireAt = time.Time{}
+			if !sa.hasSuccessor(c) {
+				// The successor went away meanwhile (both ends rekeyed at
+				// once and each deleted the other's): keep this one.
+				sa.log.Info("rekeyed IPsec SA kept: its successor is gone", "in", spiStr(c.inSPI))
+				c.state, c.rekeyAt = v2.ChildInstalled, now.Add(qmRetry)
+				continue
+			}
 			sa.deleteChild(c, v2.ReasonRekeyed, true)
 		case !c.expireAt.IsZero() && !now.Before(c.expireAt):
 			sa.log.Info("IPsec SA lifetime reached", "in", spiStr(c.inSPI))
@@ -278,6 +292,17 @@ func (sa *isakmpSA) onTimer(now time.Time) {
 		sa.m.cfg.Send([]byte{0xff}, sa.local, sa.remote)
 		sa.lastSend = now
 	}
+}
+
+// hasSuccessor reports whether another installed IPsec SA carries c's
+// selectors.
+func (sa *isakmpSA) hasSuccessor(c *child) bool {
+	for _, x := range sa.children {
+		if x != c && x.state == v2.ChildInstalled && x.localTS == c.localTS && x.remoteTS == c.remoteTS {
+			return true
+		}
+	}
+	return false
 }
 
 // handlePacket processes one datagram for this SA.
@@ -456,7 +481,9 @@ func (sa *isakmpSA) close(reason v2.Reason, err error) {
 		if c.state == v2.ChildRekeyed {
 			r = v2.ReasonRekeyed
 		}
-		sa.m.emit(v2.ChildDown{Peer: sa.peer.Name, InSPI: c.inSPI, OutSPI: c.outSPI, Reason: r})
+		if c.announced {
+			sa.m.emit(v2.ChildDown{Peer: sa.peer.Name, InSPI: c.inSPI, OutSPI: c.outSPI, Reason: r})
+		}
 		sa.m.freeSPI(c.inSPI)
 	}
 	sa.children = nil

@@ -434,8 +434,13 @@ func TestIKELifetimeReauth(t *testing.T) {
 		ups := events[v2.IKEUp](p.ra)
 		return len(ups) == 2 && ups[1].Rekeyed && ups[1].ReplacesSPIi == a0.SPIi
 	})
-	for i := 0; i < 30 && len(events[v2.IKEDown](p.rb)) == 0; i++ {
-		time.Sleep(10 * time.Millisecond)
+	settled := func() bool {
+		a, b := established(p.a), established(p.b)
+		return len(p.a.SAs()) == 1 && len(p.b.SAs()) == 1 && len(a) == 1 && len(b) == 1 &&
+			len(a[0].Children) == 1 && len(b[0].Children) == 1
+	}
+	for i := 0; i < 12 && !settled(); i++ {
+		time.Sleep(20 * time.Millisecond)
 		p.clock.Advance(time.Second, time.Second)
 	}
 	p.waitUp(1)
@@ -564,5 +569,44 @@ func TestLateFirstMessage(t *testing.T) {
 	time.Sleep(20 * time.Millisecond)
 	if d := events[v2.IKEDown](p.rb); len(d) != 0 || len(established(p.b)) != 1 {
 		t.Fatalf("B: downs %+v", d)
+	}
+}
+
+// TestRekeyCollision: both ends rekey the same IPsec SA at once; after the
+// grace period each side still has a working pair with the other.
+func TestRekeyCollision(t *testing.T) {
+	p := newPair(t)
+	p.establish()
+	p.a.Rekey("toB", false)
+	p.b.Rekey("toA", false)
+	eventually(t, "both rekeys done", func() bool {
+		return len(events[v2.ChildUp](p.ra)) >= 2 && len(events[v2.ChildUp](p.rb)) >= 2
+	})
+	time.Sleep(50 * time.Millisecond)
+	for range 8 {
+		time.Sleep(20 * time.Millisecond)
+		p.clock.Advance(time.Second, time.Second)
+	}
+	time.Sleep(50 * time.Millisecond)
+	a, b := established(p.a), established(p.b)
+	if len(a) != 1 || len(b) != 1 || len(a[0].Children) == 0 {
+		t.Fatalf("SAs: %+v / %+v", a, b)
+	}
+	pairs := 0
+	for _, ca := range a[0].Children {
+		for _, cb := range b[0].Children {
+			if ca.OutSPI == cb.InSPI && ca.InSPI == cb.OutSPI && ca.State == v2.ChildInstalled && cb.State == v2.ChildInstalled {
+				pairs++
+			}
+		}
+	}
+	if pairs != 1 || len(a[0].Children) != 1 || len(b[0].Children) != 1 {
+		t.Fatalf("want one matching installed pair: A %+v B %+v", a[0].Children, b[0].Children)
+	}
+	// Every SA announced was withdrawn except the one kept.
+	for _, r := range []*recorder{p.ra, p.rb} {
+		if ups, downs := len(events[v2.ChildUp](r)), len(events[v2.ChildDown](r)); ups-downs != 1 {
+			t.Fatalf("%d ChildUp, %d ChildDown", ups, downs)
+		}
 	}
 }
