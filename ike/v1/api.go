@@ -18,6 +18,16 @@
 // peer can overtake its own last phase 1 message and is queued; an IPsec
 // SA is rekeyed by a fresh Quick Mode, and phase 1 by re-authenticating
 // (a new ISAKMP SA) before the old one is deleted.
+//
+// IPsec SAs do not depend on the ISAKMP SA that negotiated them. When we
+// re-authenticate we rebuild them with Quick Modes on the new ISAKMP SA
+// (ChildUp with Rekeyed) and then delete the old SAs; when the peer does
+// (strongSwan moves its CHILD_SAs to the new IKE_SA without a Quick
+// Mode) the new ISAKMP SA adopts ours, the old one turns REKEYED, and a
+// Delete for an IPsec SA is honoured whichever ISAKMP SA carries it.
+// Rekey collisions (both ends rekeying at once, which IKEv1 does not
+// define) are settled alike on both ends: the new SA with the lower nonce
+// goes, as RFC 7296 §2.8.1 does for IKEv2.
 package v1
 
 import (
