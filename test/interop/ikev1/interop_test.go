@@ -35,7 +35,7 @@ type matrixCase struct {
 // a wrong PSK either way.
 var bedA = []matrixCase{
 	{name: "main/swan-init/aes128-sha1-modp1024/child-rekey-swan", ike: "aes128-sha1-modp1024", esp: "aes128-sha1-modp1024", rekey: "child-swan", end: "swan-delete"},
-	{name: "main/ours-init/3des-md5-modp768/des-md5-pfs768/child-rekey-ours", ike: "3des-md5-modp768", esp: "des-md5-modp768", weInitiate: true, rekey: "child-ours", end: "ours-delete"},
+	{name: "main/ours-init/fqdn/3des-md5-modp768/des-md5-pfs768/child-rekey-ours", ike: "3des-md5-modp768", esp: "des-md5-modp768", weInitiate: true, fqdn: true, rekey: "child-ours", end: "ours-delete"},
 	{name: "main/swan-init/aes256-sha512-modp2048/dpd/reauth-ours", ike: "aes256-sha512-modp2048", esp: "aes256-sha256", dpd: "swan", rekey: "ike-ours"},
 }
 
