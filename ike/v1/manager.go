@@ -43,6 +43,17 @@ type Manager struct {
 	quit   chan struct{}
 	closed atomic.Bool
 	wg     sync.WaitGroup
+
+	stats struct {
+		retransmits, authFailures, dropped atomic.Uint64
+	}
+}
+
+// Stats returns the counters, as v2.Manager.Stats does: retransmitted
+// messages, phase 1 authentication failures, and datagrams dropped as
+// unparsable, unknown or unauthenticated.
+func (m *Manager) Stats() v2.Stats {
+	return v2.Stats{Retransmits: m.stats.retransmits.Load(), AuthFailures: m.stats.authFailures.Load(), Dropped: m.stats.dropped.Load()}
 }
 
 type halfKey struct {
@@ -115,6 +126,7 @@ func (m *Manager) HandlePacket(pkt []byte, local, remote netip.AddrPort) {
 	}
 	h, err := message.ParseHeader(pkt)
 	if err != nil || h.MajorVersion != 1 || h.SPIi == 0 {
+		m.stats.dropped.Add(1)
 		return
 	}
 	if sa := m.find(h); sa != nil {
@@ -122,6 +134,7 @@ func (m *Manager) HandlePacket(pkt []byte, local, remote netip.AddrPort) {
 		return
 	}
 	if h.SPIr != 0 || h.MessageID != 0 || (h.Exchange != message.ExchangeIdentityProtection && h.Exchange != message.ExchangeAggressive) {
+		m.stats.dropped.Add(1)
 		return // unknown SA: RFC 2408 §5.2 INVALID-COOKIE would help a forger only
 	}
 	m.newResponder(pkt, h, local, remote)

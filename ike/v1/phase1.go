@@ -98,6 +98,7 @@ func (sa *isakmpSA) phase1Packet(p inPacket, msg *message.MessageV1) {
 // ReasonAuthFailed.
 func (sa *isakmpSA) authFailedHint(err error) {
 	sa.log.Info("phase 1 authentication failed", "err", err)
+	sa.m.stats.authFailures.Add(1)
 	sa.peerErr = errAuth
 	if sa.p1 != nil && !sa.p1.authHint {
 		sa.p1.authHint = true

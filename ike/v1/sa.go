@@ -312,6 +312,7 @@ func (sa *isakmpSA) handlePacket(p inPacket) {
 		var err error
 		if msg, err = message.ParseMessageV1(p.raw); err != nil {
 			sa.log.Debug("dropping unparsable message", "err", err)
+			sa.m.stats.dropped.Add(1)
 			return
 		}
 	}

@@ -131,6 +131,9 @@ func TestWrongPSK(t *testing.T) {
 			if len(p.a.SAs())+len(p.b.SAs()) != 0 {
 				t.Fatal("SAs left behind")
 			}
+			if p.a.Stats().AuthFailures+p.b.Stats().AuthFailures == 0 || p.a.Stats().Retransmits == 0 {
+				t.Fatalf("stats A %+v B %+v", p.a.Stats(), p.b.Stats())
+			}
 		})
 	}
 }
@@ -334,6 +337,9 @@ func TestUnauthenticatedInput(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	if len(events[v2.IKEDown](p.rb)) != 0 || len(established(p.b)) != 1 {
 		t.Fatal("unauthenticated input changed the SA")
+	}
+	if st := p.b.Stats(); st.Dropped == 0 {
+		t.Fatalf("stats %+v: the truncated datagram was not counted", st)
 	}
 }
 
