@@ -141,8 +141,9 @@ type Connection struct {
 	GatewayType GatewayType `yaml:"gateway_type,omitempty" json:"gateway_type,omitempty"`
 	// TunnelMode is an ipsecgw addition: single (default, the SPEC §2 model)
 	// or dual (SPEC §2: two tunnels, each with its own settings, in
-	// Tunnels). dual is modelled and validated, but the gateway cannot run
-	// it yet, so validation still rejects it as unsupported.
+	// Tunnels). Each tunnel's zone must name a zone of the daemon
+	// configuration (Daemon.Zones), which only the running gateway knows:
+	// it reports an unknown zone as the connection's status message.
 	TunnelMode TunnelMode `yaml:"tunnel_mode,omitempty" json:"tunnel_mode,omitempty"`
 	// Tunnels holds the two tunnels of a dual-tunnel connection; it must be
 	// empty in single-tunnel mode. In dual mode psk, ike, ipsec, dpd,

@@ -5,8 +5,7 @@ import (
 	"testing"
 )
 
-// validDual returns a dual-tunnel connection whose only error is that the
-// gateway does not run dual mode yet.
+// validDual returns a valid dual-tunnel connection.
 func validDual() *Connection {
 	return &Connection{
 		Name: "dual", CustomerGateway: "192.0.2.1", TunnelMode: TunnelDual,
@@ -20,11 +19,10 @@ func validDual() *Connection {
 }
 
 func TestDualTunnelValidate(t *testing.T) {
-	unsupported := fr{"tunnel_mode", RuleUnsupported}
 	cases := []struct {
 		name string
 		mut  func(c *Connection)
-		want []fr // besides tunnel_mode unsupported
+		want []fr
 	}{
 		{"valid", func(c *Connection) {}, nil},
 		{"one tunnel", func(c *Connection) { c.Tunnels = c.Tunnels[:1] }, []fr{{"tunnels", RuleLength}}},
@@ -53,7 +51,7 @@ func TestDualTunnelValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := validDual()
 			tc.mut(c)
-			want := append([]fr{unsupported}, tc.want...)
+			want := tc.want
 			if got := frs(c.Validate("")); !slices.Equal(got, want) {
 				t.Fatalf("errors = %v, want %v", got, want)
 			}

@@ -64,12 +64,7 @@ func (c *Connection) Validate(prefix string) Errors {
 	if c.GatewayType != "" && !c.GatewayType.Valid() {
 		es.add(p("gateway_type"), RuleOneOf, "must be public or private")
 	}
-	switch {
-	case c.TunnelMode == TunnelDual:
-		// Modelled and validated below, but the gateway cannot run two
-		// tunnels yet: refuse rather than silently run none.
-		es.add(p("tunnel_mode"), RuleUnsupported, "dual-tunnel mode is not implemented by this gateway yet; use single")
-	case c.TunnelMode != "" && !c.TunnelMode.Valid():
+	if c.TunnelMode != "" && !c.TunnelMode.Valid() {
 		es.add(p("tunnel_mode"), RuleOneOf, "must be single or dual")
 	}
 

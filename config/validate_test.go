@@ -160,7 +160,7 @@ func TestConnectionValidate(t *testing.T) {
 		{"gateway type private", func(c *Connection) { c.GatewayType = GatewayPrivate }, nil},
 		{"gateway type bogus", func(c *Connection) { c.GatewayType = "enhanced" }, []fr{{"gateway_type", RuleOneOf}}},
 		{"tunnel mode single", func(c *Connection) { c.TunnelMode = TunnelSingle }, nil},
-		{"tunnel mode dual", func(c *Connection) { c.TunnelMode = TunnelDual }, []fr{{"tunnel_mode", RuleUnsupported},
+		{"tunnel mode dual", func(c *Connection) { c.TunnelMode = TunnelDual }, []fr{
 			{"psk", RuleNotAllowed}, {"ike", RuleNotAllowed}, {"bgp", RuleNotAllowed}, {"tunnels", RuleLength}}},
 		{"tunnels in single mode", func(c *Connection) { c.Tunnels = []Tunnel{{Zone: "a"}} }, []fr{{"tunnels", RuleNotAllowed}}},
 		{"id ok", func(c *Connection) { c.ID = "vco-0123456789ab" }, nil},

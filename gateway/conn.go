@@ -23,6 +23,16 @@ type conn struct {
 	cfg    *store.Connection
 	peer   *v2.Peer
 	tunnel esp.TunnelID
+	// local is the gateway address the tunnel terminates on.
+	local netip.Addr
+	// parent is the stored connection of a dual-tunnel conn ("" for a
+	// single-tunnel one, whose id is the stored ID); id is then
+	// parent/1 or parent/2 and cfg that tunnel's settings as a
+	// single-tunnel configuration (tunnelConn).
+	parent string
+	// unrunnable says why the conn cannot run (a zone the daemon does
+	// not know); "" normally.
+	unrunnable string
 
 	state   string // api.State*
 	message string // why, when down
@@ -54,13 +64,14 @@ type child struct {
 	encap             bool
 }
 
-// reconcile brings connection id in line with the store: create, update
-// (renegotiating when anything that IKE or ESP use changed) or delete.
+// reconcile brings stored connection id in line with the store: create,
+// update (renegotiating when anything that IKE or ESP use changed) or
+// delete. A dual-tunnel connection runs as two conns, one per tunnel
+// (see dual.go).
 func (g *Gateway) reconcile(id string) {
 	sc, err := g.cfg.Store.GetConnection(id)
-	c := g.conns[id]
 	if errors.Is(err, store.ErrNotFound) {
-		if c != nil {
+		for _, c := range g.family(id) {
 			g.remove(c)
 		}
 		return
@@ -69,34 +80,60 @@ func (g *Gateway) reconcile(id string) {
 		g.log.Error("read connection", "conn", id, "err", err)
 		return
 	}
+	if sc.TunnelMode == config.TunnelDual {
+		if c := g.conns[id]; c != nil {
+			g.remove(c) // was single-tunnel
+		}
+		g.reconcileDual(sc)
+		return
+	}
+	for _, c := range g.family(id) {
+		if c.parent != "" {
+			g.remove(c) // was dual-tunnel
+		}
+	}
+	g.reconcileConn(sc, g.cfg.Address, "", "")
+}
+
+// reconcileConn brings one conn (a single-tunnel connection, or one tunnel
+// of a dual-tunnel connection: parent set) in line with sc, terminating on
+// local. A non-empty unrunnable says why it cannot run at all.
+func (g *Gateway) reconcileConn(sc *store.Connection, local netip.Addr, parent, unrunnable string) {
+	id := sc.ID
+	c := g.conns[id]
 	var old *config.Connection
 	if c != nil {
 		old = &c.cfg.Connection
 	}
-	if c != nil && !materialChange(c.cfg, sc, g.cfg.Address) {
+	if c != nil && c.local == local && c.unrunnable == unrunnable && !materialChange(c.cfg, sc, local) {
 		c.cfg = sc // name, attachment: routes may move to another table
 		g.syncRoutes(c)
 		return
 	}
 	if c == nil {
 		g.nextTunnel++
-		c = &conn{id: id, tunnel: g.nextTunnel, children: map[uint32]*child{}}
+		c = &conn{id: id, parent: parent, tunnel: g.nextTunnel, children: map[uint32]*child{}}
 		g.conns[id] = c
 		g.byTunnel[c.tunnel] = c
 		g.metrics.tunnel(c.tunnel, id)
-		g.log.Info("connection added", "conn", id, "name", sc.Name)
+		g.log.Info("connection added", "conn", id, "name", sc.Name, "local", local)
 	} else {
 		g.log.Info("connection changed: renegotiating", "conn", id)
 		g.teardown(c, "configuration changed")
 	}
-	c.cfg = sc
+	c.cfg, c.local, c.unrunnable = sc, local, unrunnable
 	g.syncBGP(c, old)
+	if unrunnable != "" {
+		c.peer = nil
+		g.setState(c, api.StateDown, unrunnable)
+		return
+	}
 	if c.v1() && g.ike1 == nil {
 		c.peer = nil
 		g.setState(c, api.StateDown, "IKEv1 is not available in this gateway: use ike.version ikev2")
 		return
 	}
-	peer, err := peerFor(sc, g.cfg.Address)
+	peer, err := peerFor(sc, local)
 	if err != nil {
 		c.peer = nil
 		g.setState(c, api.StateDown, err.Error())
@@ -106,7 +143,7 @@ func (g *Gateway) reconcile(id string) {
 	c.peer = peer
 	remote := netip.AddrPortFrom(peer.Remote, v2.NATTPort)
 	if err := g.dp.UpsertTunnel(c.tunnel, esp.TunnelConfig{
-		Local: netip.AddrPortFrom(g.cfg.Address, v2.NATTPort), Remote: remote, Encap: sc.NATTEnabled(),
+		Local: netip.AddrPortFrom(local, v2.NATTPort), Remote: remote, Encap: sc.NATTEnabled(),
 		AnyInbound: sc.Mode() == config.RoutingDestination,
 	}); err != nil {
 		g.log.Error("data plane tunnel", "conn", id, "err", err)
@@ -147,7 +184,9 @@ func (g *Gateway) remove(c *conn) {
 	c.removed = true
 	g.syncBGP(c, &c.cfg.Connection)
 	g.syncHealth(c)
-	if g.cfg.Routes != nil {
+	if c.parent != "" {
+		g.syncRoutes(c) // the sibling's routes stay
+	} else if g.cfg.Routes != nil {
 		if err := g.cfg.Routes.Clear(c.id); err != nil {
 			g.log.Warn("clear routes", "conn", c.id, "err", err)
 		}
@@ -155,6 +194,14 @@ func (g *Gateway) remove(c *conn) {
 	g.dp.RemoveTunnel(c.tunnel)
 	delete(g.conns, c.id)
 	delete(g.byTunnel, c.tunnel)
+	if c.parent != "" {
+		if len(g.family(c.parent)) == 0 {
+			delete(g.active, c.parent)
+		} else {
+			g.active[c.parent] = "" // recomputed just below
+			g.syncActive(g.family(c.parent)[0])
+		}
+	}
 	g.syncPolicies()
 	g.metrics.forget(c.id)
 }
@@ -211,6 +258,7 @@ func (g *Gateway) dropChildren(c *conn) {
 	}
 	clear(c.children)
 	g.dp.RemoveOutbound(c.tunnel)
+	g.syncActive(c)
 }
 
 // scheduleRetry re-initiates a wanted connection after an exponential
@@ -296,6 +344,7 @@ func (g *Gateway) handleIKE(ev v2.Event) {
 		delete(c.children, ev.InSPI)
 		if len(c.children) == 0 && ev.Reason != v2.ReasonRekeyed {
 			g.dp.RemoveOutbound(c.tunnel)
+			g.syncActive(c)
 			if c.ikeUp {
 				g.setState(c, api.StateConnecting, "no CHILD_SA: "+ev.Reason.String())
 			}
@@ -357,6 +406,7 @@ func (g *Gateway) childUp(ev v2.ChildUp) {
 	g.log.Info("CHILD_SA installed", "conn", c.id, "spi_in", in.String(), "spi_out", out.String(),
 		"suite", ev.Suite.String(), "local_ts", ev.LocalTS, "remote_ts", ev.RemoteTS, "encap", ev.Encap, "rekeyed", ev.Rekeyed)
 	g.setState(c, api.StateEstablished, "")
+	g.syncActive(c)
 	g.syncRoutes(c)
 }
 
@@ -376,10 +426,13 @@ func (g *Gateway) handleESP(ev esp.Event) {
 	}
 	switch ev.Kind {
 	case esp.Acquire:
-		if !c.ikeUp && !c.connecting {
-			g.log.Info("traffic for the tunnel: negotiating", "conn", c.id)
-			c.wanted = true
-			g.initiate(c)
+		// Both tunnels of a dual-tunnel connection come up on traffic.
+		for _, c := range g.family(cmp.Or(c.parent, c.id)) {
+			if !c.ikeUp && !c.connecting {
+				g.log.Info("traffic for the tunnel: negotiating", "conn", c.id)
+				c.wanted = true
+				g.initiate(c)
+			}
 		}
 	case esp.HardExpire, esp.SeqExhausted:
 		g.log.Warn("SA limit reached", "conn", c.id, "event", ev.Kind.String(), "spi", ev.SPI)
@@ -394,7 +447,11 @@ func (g *Gateway) handleESP(ev esp.Event) {
 
 // syncPolicies rebuilds the data plane's selector table from every
 // connection: protected-subnets mode uses its local×remote subnets,
-// destination mode its routes with any source.
+// destination mode its routes with any source. Both tunnels of a
+// dual-tunnel connection get the connection's policies, the active tunnel
+// first: outbound lookup takes the first match (so traffic leaves through
+// the active tunnel), and the inbound selector check (RFC 4301 §5.2)
+// accepts the peer's traffic on either tunnel, whichever its side sends on.
 func (g *Gateway) syncPolicies() {
 	var ps []esp.Policy
 	ids := make([]string, 0, len(g.conns))
@@ -402,20 +459,23 @@ func (g *Gateway) syncPolicies() {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
+	done := map[string]bool{}
 	for _, id := range ids {
 		c := g.conns[id]
-		if c.cfg.Mode() == config.RoutingProtectedSubnets {
-			lts, rts := c.cfg.TrafficSelectors()
-			for _, l := range lts {
-				for _, r := range rts {
-					ps = append(ps, esp.Policy{Local: l, Remote: r, Tunnel: c.tunnel})
-				}
-			}
+		if c.parent == "" {
+			ps = c.appendPolicies(ps)
 			continue
 		}
-		any4 := netip.PrefixFrom(netip.IPv4Unspecified(), 0)
-		for _, r := range c.routedPrefixes() {
-			ps = append(ps, esp.Policy{Local: any4, Remote: r, Tunnel: c.tunnel})
+		if done[c.parent] {
+			continue
+		}
+		done[c.parent] = true
+		a := g.activeConn(c.parent)
+		ps = a.appendPolicies(ps)
+		for _, s := range g.family(c.parent) {
+			if s != a {
+				ps = s.appendPolicies(ps)
+			}
 		}
 	}
 	if err := g.dp.SetPolicies(ps); err != nil {
@@ -423,16 +483,57 @@ func (g *Gateway) syncPolicies() {
 	}
 }
 
+// appendPolicies appends c's policies to ps.
+func (c *conn) appendPolicies(ps []esp.Policy) []esp.Policy {
+	if c.cfg.Mode() == config.RoutingProtectedSubnets {
+		lts, rts := c.cfg.TrafficSelectors()
+		for _, l := range lts {
+			for _, r := range rts {
+				ps = append(ps, esp.Policy{Local: l, Remote: r, Tunnel: c.tunnel})
+			}
+		}
+		return ps
+	}
+	any4 := netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+	for _, r := range c.routedPrefixes() {
+		ps = append(ps, esp.Policy{Local: any4, Remote: r, Tunnel: c.tunnel})
+	}
+	return ps
+}
+
 // syncRoutes installs c's routes into the TUN while the tunnel carries
 // traffic, or while it waits for traffic (on-demand: the route is what
 // brings the first packet to us), and withdraws them otherwise. An attached
 // connection also publishes them into its transit router's table. A failed
 // health check with switch_route withdraws them too, except a host route
-// to the probe target so that the probes notice the recovery.
+// to the probe target so that the probes notice the recovery. The two
+// tunnels of a dual-tunnel connection publish the union of their routes
+// under the stored connection's ID: the prefixes stay routed while either
+// tunnel is up.
 func (g *Gateway) syncRoutes(c *conn) {
 	if g.cfg.Routes == nil {
 		return
 	}
+	rs := g.routesOf(c)
+	c.routesUp = len(rs) > 0
+	owner := c.id
+	if c.parent != "" {
+		owner, rs = c.parent, nil
+		for _, s := range g.family(c.parent) {
+			for _, r := range g.routesOf(s) {
+				if !slices.Contains(rs, r) {
+					rs = append(rs, r)
+				}
+			}
+		}
+	}
+	if err := g.cfg.Routes.Set(owner, rs); err != nil {
+		g.log.Warn("routes", "conn", owner, "err", err)
+	}
+}
+
+// routesOf is what c alone wants routed into the TUN now.
+func (g *Gateway) routesOf(c *conn) []route.Route {
 	up := !c.removed && (c.state == api.StateEstablished || c.state == api.StateIdle ||
 		(!c.cfg.Immediate() && c.state == api.StateConnecting))
 	var rs []route.Route
@@ -455,10 +556,7 @@ func (g *Gateway) syncRoutes(c *conn) {
 	} else if up && c.health != nil {
 		add(netip.PrefixFrom(c.health.dst, c.health.dst.BitLen()), route.TableMain)
 	}
-	if err := g.cfg.Routes.Set(c.id, rs); err != nil {
-		g.log.Warn("routes", "conn", c.id, "err", err)
-	}
-	c.routesUp = len(rs) > 0
+	return rs
 }
 
 // routedPrefixes is what c routes into the tunnel: its configured routes

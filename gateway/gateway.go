@@ -14,6 +14,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -73,8 +74,12 @@ type Routes interface {
 type Config struct {
 	Store   *store.Store
 	Address netip.Addr // the gateway's own (outer) address
-	TUN     string     // name of the TUN device routes point at
-	Routes  Routes     // nil: no kernel routes (tests)
+	// Zones maps a zone name to the gateway's address in that zone: the
+	// tunnels of a dual-tunnel connection terminate on the addresses of
+	// their zones (daemon configuration zones).
+	Zones  map[string]netip.Addr
+	TUN    string // name of the TUN device routes point at
+	Routes Routes // nil: no kernel routes (tests)
 	// Addresses manages the TUN device's addresses (BGP tunnel /30s);
 	// nil: none are added.
 	Addresses Addresses
@@ -112,6 +117,7 @@ type Gateway struct {
 	// Owned by run.
 	conns      map[string]*conn
 	byTunnel   map[esp.TunnelID]*conn
+	active     map[string]string // dual-tunnel connection → conn ID of its active tunnel
 	nextTunnel esp.TunnelID
 	unsub      func()
 	speaker    *bgp.Speaker // nil until a connection enables BGP
@@ -143,6 +149,7 @@ func New(cfg Config) *Gateway {
 		done:     make(chan struct{}),
 		conns:    map[string]*conn{},
 		byTunnel: map[esp.TunnelID]*conn{},
+		active:   map[string]string{},
 	}
 }
 
@@ -178,7 +185,7 @@ func (g *Gateway) Close() {
 			c.removed = true
 			g.syncHealth(c)
 			if g.cfg.Routes != nil {
-				g.cfg.Routes.Clear(c.id)
+				g.cfg.Routes.Clear(cmp.Or(c.parent, c.id))
 			}
 			if b, ok := bgpConfig(&c.cfg.Connection); ok && g.cfg.Addresses != nil {
 				g.cfg.Addresses.AddrDel(b.tunnel)
@@ -238,13 +245,17 @@ func (g *Gateway) OnESPEvent(ev esp.Event) { g.do(func() { g.handleESP(ev) }) }
 func (g *Gateway) Initiate(ctx context.Context, id string) error {
 	var err error
 	g.call(func() {
-		c, ok := g.conns[id]
-		if !ok {
+		fam := g.family(id)
+		if len(fam) == 0 {
 			err = fmt.Errorf("gateway: no connection %s", id)
 			return
 		}
-		c.wanted = true
-		err = g.initiate(c)
+		var errs []error
+		for _, c := range fam {
+			c.wanted = true
+			errs = append(errs, g.initiate(c))
+		}
+		err = errors.Join(errs...)
 	})
 	return err
 }
@@ -253,13 +264,15 @@ func (g *Gateway) Initiate(ctx context.Context, id string) error {
 func (g *Gateway) Terminate(ctx context.Context, id string) error {
 	var err error
 	g.call(func() {
-		c, ok := g.conns[id]
-		if !ok {
+		fam := g.family(id)
+		if len(fam) == 0 {
 			err = fmt.Errorf("gateway: no connection %s", id)
 			return
 		}
-		g.teardown(c, "terminated by operator")
-		c.wanted = false
+		for _, c := range fam {
+			g.teardown(c, "terminated by operator")
+			c.wanted = false
+		}
 	})
 	return err
 }

@@ -21,6 +21,7 @@ type fakeIKE struct {
 	mu          sync.Mutex
 	initiated   []string
 	terminated  []string
+	peers       map[string]*v2.Peer // last Initiate per name
 	initiateErr error
 }
 
@@ -29,6 +30,10 @@ func (f *fakeIKE) Initiate(p *v2.Peer) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.initiated = append(f.initiated, p.Name)
+	if f.peers == nil {
+		f.peers = map[string]*v2.Peer{}
+	}
+	f.peers[p.Name] = p
 	return f.initiateErr
 }
 func (f *fakeIKE) Terminate(name string) int {
@@ -110,7 +115,10 @@ type bed struct {
 	g      *Gateway
 }
 
-func newBed(t *testing.T) *bed {
+func newBed(t *testing.T) *bed { return newBedWith(t, nil) }
+
+// newBedWith is newBed with mod applied to the gateway's configuration.
+func newBedWith(t *testing.T, mod func(*Config)) *bed {
 	st, err := store.Open(t.TempDir(), store.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -124,6 +132,9 @@ func newBed(t *testing.T) *bed {
 	b := &bed{t: t, st: st, ike: &fakeIKE{}, dp: newFakeESP(), routes: rf}
 	b.g = New(Config{Store: st, Address: netip.MustParseAddr("192.0.2.2"), TUN: "ipsecgw0", Routes: rec,
 		NoBGP: true, NoHealthChecks: true, RetryMin: 20 * time.Millisecond, RetryMax: 40 * time.Millisecond})
+	if mod != nil {
+		mod(&b.g.cfg)
+	}
 	if err := b.g.Start(b.ike, nil, b.dp); err != nil {
 		t.Fatal(err)
 	}

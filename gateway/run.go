@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -44,31 +45,56 @@ func Hook(ctx context.Context, env *daemon.Env) (api.StatusProvider, api.Control
 		return nil, nil, nil, err
 	}
 
+	// The zones' addresses (dual-tunnel connections) besides address:
+	// IKE listens on each; the data plane's sockets are then unbound and
+	// send from each tunnel's own address (IP_PKTINFO).
+	zones := env.Config.ZoneAddresses()
+	locals := []netip.Addr{addr}
+	for _, z := range slices.Sorted(maps.Keys(zones)) {
+		if a := zones[z]; !slices.Contains(locals, a) {
+			locals = append(locals, a)
+		}
+	}
+	espAddr := addr
+	if len(locals) > 1 {
+		espAddr = netip.IPv4Unspecified()
+		if addr.Is6() {
+			espAddr = netip.IPv6Unspecified()
+		}
+		if env.Config.ESPEncapsulation == config.EncapAuto {
+			log.Warn("raw ESP on several gateway addresses: the kernel picks the source address of raw ESP; use esp_encapsulation: udp with zones")
+		}
+	}
+
 	dev, err := tunio.Create(env.Config.TUN, TunMTU)
 	if err != nil {
 		return fail(err)
 	}
-	udp, err := udpio.ListenUDP(netip.AddrPortFrom(addr, v2.NATTPort), udpio.Options{})
+	udp, err := udpio.ListenUDP(netip.AddrPortFrom(espAddr, v2.NATTPort), udpio.Options{})
 	if err != nil {
 		dev.Close()
 		return fail(err)
 	}
 	var raw esp.Bind
-	if r, err := udpio.ListenRawESP(addr); err != nil {
+	if r, err := udpio.ListenRawESP(espAddr); err != nil {
 		log.Warn("raw ESP (IP protocol 50) unavailable; only UDP-encapsulated ESP will work", "err", err)
 	} else {
 		raw = r
 	}
-	ike500, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(addr, v2.IKEPort)))
-	if err != nil {
-		dev.Close()
-		udp.Close()
-		if raw != nil {
-			raw.Close()
+	ike500 := map[netip.Addr]*net.UDPConn{}
+	for _, a := range locals {
+		c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, v2.IKEPort)))
+		if err != nil {
+			dev.Close()
+			udp.Close()
+			if raw != nil {
+				raw.Close()
+			}
+			return fail(fmt.Errorf("gateway: listen IKE on %s: %w", a, err))
 		}
-		return fail(fmt.Errorf("gateway: listen IKE: %w", err))
+		ike500[a] = c
+		closers = append(closers, func() { c.Close() })
 	}
-	closers = append(closers, func() { ike500.Close() })
 
 	nl, err := netlink.NewHandle()
 	if err != nil {
@@ -87,7 +113,7 @@ func Hook(ctx context.Context, env *daemon.Env) (api.StatusProvider, api.Control
 	if err != nil {
 		return fail(fmt.Errorf("gateway: %s: %w", dev.Name(), err))
 	}
-	g := New(Config{Store: env.Store, Address: addr, TUN: dev.Name(), Routes: routes,
+	g := New(Config{Store: env.Store, Address: addr, Zones: zones, TUN: dev.Name(), Routes: routes,
 		Addresses: tunAddrs{nl, link}, Logger: log,
 		ForceEncap: env.Config.ESPEncapsulation != config.EncapAuto})
 
@@ -119,7 +145,11 @@ func Hook(ctx context.Context, env *daemon.Env) (api.StatusProvider, api.Control
 		if local.Port() == v2.NATTPort || remote.Port() == v2.NATTPort {
 			return eng.SendIKE(pkt, local, remote)
 		}
-		_, err := ike500.WriteToUDPAddrPort(pkt, remote)
+		c := ike500[local.Addr()]
+		if c == nil {
+			c = ike500[addr]
+		}
+		_, err := c.WriteToUDPAddrPort(pkt, remote)
 		return err
 	}
 	mgr, err = v2.New(v2.Config{Send: send, Lookup: g.Lookup, OnEvent: g.OnIKEEvent,
@@ -135,14 +165,16 @@ func Hook(ctx context.Context, env *daemon.Env) (api.StatusProvider, api.Control
 	}
 	closers = append(closers, mgr1.Close)
 
-	go readIKE(ike500, addr, handle)
+	for a, c := range ike500 {
+		go readIKE(c, a, handle)
+	}
 	if err := g.Start(mgr, mgr1, eng); err != nil {
 		return fail(err)
 	}
 	if err := g.Register(env.Registry); err != nil {
 		log.Warn("register metrics", "err", err)
 	}
-	log.Info("gateway running", "address", addr, "tun", dev.Name(), "raw_esp", raw != nil)
+	log.Info("gateway running", "address", addr, "zones", zones, "tun", dev.Name(), "raw_esp", raw != nil)
 	stop := func() {
 		g.Close()
 		routes.Flush()
@@ -174,7 +206,7 @@ func readIKE(c *net.UDPConn, local netip.Addr, handle func(pkt []byte, local, re
 // the peer's identity is known, whose remote ID matches it. Behind a NAT
 // the address may be anything: then the identity alone decides.
 func (g *Gateway) Lookup(local, remote netip.AddrPort, id *v2.Identity) (*v2.Peer, bool) {
-	c := g.lookup(remote, id, false)
+	c := g.lookup(local, remote, id, false)
 	if c == nil {
 		return nil, false
 	}
@@ -185,24 +217,26 @@ func (g *Gateway) Lookup(local, remote netip.AddrPort, id *v2.Identity) (*v2.Pee
 func (g *Gateway) LookupV1(local, remote netip.AddrPort, id *v2.Identity) (*v1.Peer, bool) {
 	var p *v1.Peer
 	g.call(func() {
-		if c := g.lookupLocked(remote, id, true); c != nil {
+		if c := g.lookupLocked(local, remote, id, true); c != nil {
 			p = c.v1Peer()
 		}
 	})
 	return p, p != nil
 }
 
-func (g *Gateway) lookup(remote netip.AddrPort, id *v2.Identity, ikev1 bool) *conn {
+func (g *Gateway) lookup(local, remote netip.AddrPort, id *v2.Identity, ikev1 bool) *conn {
 	var found *conn
-	g.call(func() { found = g.lookupLocked(remote, id, ikev1) })
+	g.call(func() { found = g.lookupLocked(local, remote, id, ikev1) })
 	return found
 }
 
-// lookupLocked runs on the control goroutine.
-func (g *Gateway) lookupLocked(remote netip.AddrPort, id *v2.Identity, ikev1 bool) *conn {
+// lookupLocked runs on the control goroutine. A tunnel of a dual-tunnel
+// connection answers only on its own gateway address: both tunnels may
+// have the same customer gateway and identity.
+func (g *Gateway) lookupLocked(local, remote netip.AddrPort, id *v2.Identity, ikev1 bool) *conn {
 	var byID, byName *conn
 	for _, c := range g.conns {
-		if c.peer == nil || c.v1() != ikev1 {
+		if c.peer == nil || c.v1() != ikev1 || c.parent != "" && c.local != local.Addr().Unmap() {
 			continue
 		}
 		idOK := id == nil || c.peer.RemoteID == *id

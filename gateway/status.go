@@ -33,9 +33,16 @@ func (g *Gateway) Status(ctx context.Context) (*api.Status, error) {
 	}
 	type snap struct{ state, msg, bgp, health string }
 	states := map[string]snap{}
+	tunnels := map[string][]tunnelSnap{} // dual-tunnel connections
 	g.call(func() {
 		for id, c := range g.conns {
 			states[id] = snap{c.state, c.message, g.bgpState(&c.cfg.Connection), c.healthState()}
+		}
+		for id := range g.active {
+			for _, c := range g.family(id) {
+				tunnels[id] = append(tunnels[id], tunnelSnap{n: strings.TrimPrefix(c.id, id+"/"), state: c.state, msg: c.message,
+					bgp: g.bgpState(&c.cfg.Connection), health: c.healthState(), local: c.local, active: g.active[id] == c.id})
+			}
 		}
 	})
 	out := &api.Status{GatewayAddress: g.cfg.Address.String()}
@@ -50,8 +57,13 @@ func (g *Gateway) Status(ctx context.Context) (*api.Status, error) {
 		if s, ok := states[sc.ID]; ok {
 			cs.State, cs.Message, cs.BGP, cs.Health = s.state, s.msg, s.bgp, s.health
 		}
+		if ts, ok := tunnels[sc.ID]; ok {
+			dualStatus(&cs, ts)
+		}
 		for i, sa := range sas {
-			if sa.Peer != sc.ID {
+			// A dual-tunnel connection's tunnels are peers <id>/1 and
+			// <id>/2; their IKE SAs differ in local address.
+			if sa.Peer != sc.ID && !(strings.HasPrefix(sa.Peer, sc.ID+"/") && len(tunnels[sc.ID]) > 0) {
 				continue
 			}
 			st := ikeStatus(uint32(i+1), sa, saStats, g.now)
