@@ -106,11 +106,18 @@ func tunnelConn(sc *store.Connection, i int) *store.Connection {
 }
 
 // activeConn is the tunnel of dual-tunnel connection parent that carries
-// its traffic: the first with a CHILD_SA, else the first.
+// its traffic: the first with a CHILD_SA, else the first that can run
+// (an on-demand connection's first packet must reach a tunnel that can
+// negotiate), else the first.
 func (g *Gateway) activeConn(parent string) *conn {
 	fam := g.family(parent)
 	for _, c := range fam {
 		if len(c.children) > 0 {
+			return c
+		}
+	}
+	for _, c := range fam {
+		if c.peer != nil {
 			return c
 		}
 	}

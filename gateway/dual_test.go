@@ -245,6 +245,26 @@ func TestDualTunnelUnknownZone(t *testing.T) {
 	if cs := st.Connections[0]; cs.State != api.StateConnecting || !strings.Contains(cs.Message, "zone-c") {
 		t.Fatalf("status: %+v", cs)
 	}
+
+	// Tunnel 1 unrunnable: traffic goes to tunnel 2, which can negotiate.
+	b = newDualBed(t)
+	id2 := b.createDual("zone-c", "zone-b")
+	b.waitState(tunnelName(id2, 1), api.StateConnecting)
+	b.waitState(tunnelName(id2, 0), api.StateDown)
+	var first esp.TunnelID
+	a1, a2 := b.tunnelOf(tunnelName(id2, 0)), b.tunnelOf(tunnelName(id2, 1))
+	b.g.call(func() {})
+	b.dp.mu.Lock()
+	for _, p := range b.dp.policies {
+		if p.Tunnel == a1 || p.Tunnel == a2 {
+			first = p.Tunnel
+			break
+		}
+	}
+	b.dp.mu.Unlock()
+	if first != a2 {
+		t.Fatalf("first policy of the connection whose tunnel 1 cannot run: tunnel %d, want %d", first, a2)
+	}
 }
 
 // TestSingleToDual: switching a connection to dual-tunnel mode replaces
@@ -322,5 +342,37 @@ func TestDualTunnelBGP(t *testing.T) {
 	}
 	if got := b.kernelRoutes(); !slices.Equal(got, []string{"10.1.0.0/24 dev ipsecgw0"}) {
 		t.Fatalf("routes: %v", got)
+	}
+}
+
+// TestDualTunnelOnDemand: an on-demand dual-tunnel connection waits with
+// its route installed; the first packet (an Acquire on the active tunnel)
+// brings both tunnels up.
+func TestDualTunnelOnDemand(t *testing.T) {
+	b := newDualBed(t)
+	off := false
+	c := config.Connection{Name: "lazy", CustomerGateway: "192.0.2.1", TunnelMode: config.TunnelDual,
+		RoutingMode: config.RoutingProtectedSubnets, LocalSubnets: []string{"10.2.0.0/24"},
+		RemoteSubnets: []string{"10.1.0.0/24"}, EffectiveImmediately: &off,
+		Tunnels: []config.Tunnel{{Zone: "zone-a", PSK: "secret-1"}, {Zone: "zone-b", PSK: "secret-2"}}}
+	c.ApplyDefaults("192.0.2.2")
+	sc, err := b.st.CreateConnection(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t1, t2 := tunnelName(sc.ID, 0), tunnelName(sc.ID, 1)
+	b.waitState(t1, api.StateIdle)
+	b.waitState(t2, api.StateIdle)
+	if got := b.kernelRoutes(); !slices.Equal(got, []string{"10.1.0.0/24 dev ipsecgw0"}) {
+		t.Fatalf("on-demand route: %v", got)
+	}
+	if i, _ := b.ike.counts(); i != 0 {
+		t.Fatal("initiated without traffic")
+	}
+	b.g.OnESPEvent(esp.Event{Kind: esp.Acquire, Tunnel: b.tunnelOf(t1)})
+	b.waitState(t1, api.StateConnecting)
+	b.waitState(t2, api.StateConnecting)
+	if i, _ := b.ike.counts(); i != 2 {
+		t.Fatalf("%d initiations after the acquire, want 2", i)
 	}
 }

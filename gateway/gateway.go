@@ -8,6 +8,9 @@
 //	IKE ChildDown/IKEDown ─► SAs removed, routes withdrawn, re-initiate with backoff
 //	ESP Acquire  ─► initiate (effective_immediately: false)
 //
+// A dual-tunnel connection runs as two such connections, one per tunnel,
+// each on the gateway address of its zone (dual.go).
+//
 // One goroutine (run) owns all per-connection state; IKE and ESP callbacks
 // and API calls are queued to it as closures, so no handler ever races
 // another and callbacks never block the negotiator or the data plane.

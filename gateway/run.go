@@ -28,7 +28,8 @@ import (
 const TunMTU = 1400
 
 // Hook is the daemon's gateway hook (daemon.Options.Gateway): it opens the
-// TUN device and the IKE/ESP sockets on the gateway address, starts the
+// TUN device and the IKE/ESP sockets on the gateway address (and on the
+// zones' addresses, for dual-tunnel connections), starts the
 // data plane, the IKEv2 negotiator and the connection lifecycle, and
 // returns the status provider, the controller and the stop function.
 func Hook(ctx context.Context, env *daemon.Env) (api.StatusProvider, api.Controller, func(), error) {
