@@ -142,13 +142,24 @@ func (g *Gateway) ensureSpeaker(b bgpOf) *bgp.Speaker {
 }
 
 // learned applies route changes from the speaker: each prefix belongs to
-// the connection whose BGP peer advertised it.
+// the connection whose BGP peer advertised it. The speaker reports the
+// best route per prefix, so a prefix whose best route moved to another
+// neighbor (the other tunnel of a dual-tunnel connection, say, when this
+// one's session died) leaves the connection that had it.
 func (g *Gateway) learned(ls []bgp.Learned) {
 	touched := map[*conn]bool{}
 	for _, l := range ls {
 		for _, c := range g.conns {
 			b, ok := bgpConfig(&c.cfg.Connection)
-			if !ok || b.peer != l.Neighbor {
+			if !ok {
+				continue
+			}
+			if b.peer != l.Neighbor {
+				if !l.Withdrawn && c.learned[l.Prefix] {
+					delete(c.learned, l.Prefix)
+					touched[c] = true
+					g.log.Info("bgp: route moved to another neighbor", "conn", c.id, "prefix", l.Prefix, "to", l.Neighbor)
+				}
 				continue
 			}
 			if l.Withdrawn {

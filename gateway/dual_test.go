@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ipsecgw/ipsecgw/api"
+	"github.com/ipsecgw/ipsecgw/bgp"
 	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/esp"
 	v2 "github.com/ipsecgw/ipsecgw/ike/v2"
@@ -341,6 +342,29 @@ func TestDualTunnelBGP(t *testing.T) {
 		t.Fatalf("policies with tunnel 2 active: %v", got)
 	}
 	if got := b.kernelRoutes(); !slices.Equal(got, []string{"10.1.0.0/24 dev ipsecgw0"}) {
+		t.Fatalf("routes: %v", got)
+	}
+
+	// A prefix learned over tunnel 1's session goes through tunnel 1 even
+	// while tunnel 2 is active; when its best route moves to tunnel 2's
+	// session (tunnel 1's session died), it leaves tunnel 1.
+	b.g.OnIKEEvent(v2.IKEUp{Peer: t1})
+	b.g.OnIKEEvent(dualChildUp(t1, zoneA, 0x100, 0x101))
+	b.waitState(t1, api.StateEstablished)
+	lan := netip.MustParsePrefix("10.9.0.0/24")
+	b.g.do(func() {
+		b.g.learned([]bgp.Learned{{Prefix: lan, NextHop: netip.MustParseAddr("169.254.10.2"), Neighbor: netip.MustParseAddr("169.254.10.2")}})
+	})
+	if got := policies(); !slices.Contains(got, fmt.Sprintf("10.9.0.0/24@%d", tun1)) || slices.Contains(got, fmt.Sprintf("10.9.0.0/24@%d", tun2)) {
+		t.Fatalf("policies with 10.9.0.0/24 learned over tunnel 1: %v", got)
+	}
+	b.g.do(func() {
+		b.g.learned([]bgp.Learned{{Prefix: lan, NextHop: netip.MustParseAddr("169.254.11.2"), Neighbor: netip.MustParseAddr("169.254.11.2")}})
+	})
+	if got := policies(); slices.Contains(got, fmt.Sprintf("10.9.0.0/24@%d", tun1)) || !slices.Contains(got, fmt.Sprintf("10.9.0.0/24@%d", tun2)) {
+		t.Fatalf("policies after 10.9.0.0/24 moved to tunnel 2's session: %v", got)
+	}
+	if got := b.kernelRoutes(); !slices.Equal(got, []string{"10.1.0.0/24 dev ipsecgw0", "10.9.0.0/24 dev ipsecgw0"}) {
 		t.Fatalf("routes: %v", got)
 	}
 }

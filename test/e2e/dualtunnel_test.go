@@ -192,3 +192,149 @@ func TestDualTunnel(t *testing.T) {
 	}
 	t.Logf("path restored: tunnel 1 active again after %v: %s", time.Since(restored).Round(time.Second), st.Message)
 }
+
+// Tunnel 2's BGP /30 (tunnel 1 uses the lab's 169.254.10.0/30).
+const (
+	tun2AIP = "169.254.11.2" // gwA's second address on ipsec0
+	tun2BIP = "169.254.11.1" // ipsecgwd's tunnel 2 address
+	tun2Net = "169.254.11.0/30"
+)
+
+// startBirdDual runs BIRD 2 on gwA with one BGP session per tunnel.
+func startBirdDual(t *testing.T, b *lab.Bed) *lab.Proc {
+	t.Helper()
+	dir := filepath.Join(b.Dir(), "bird")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	conf := fmt.Sprintf(`log "%[1]s/bird.log" all;
+router id %[2]s;
+protocol device { scan time 2; }
+protocol direct { ipv4; interface "ipsec0"; }
+protocol kernel { ipv4 { export where proto ~ "cloud*"; }; merge paths on; }
+protocol static onprem { ipv4; route %[3]s blackhole; }
+template bgp cloud {
+	local as 65001;
+	hold time 9; keepalive time 3;
+	connect delay time 1; connect retry time 3; error wait time 1, 5;
+	graceful restart off;
+	ipv4 { import all; export where proto = "onprem"; };
+}
+protocol bgp cloud1 from cloud { source address %[2]s; neighbor %[4]s as 45104; }
+protocol bgp cloud2 from cloud { source address %[5]s; neighbor %[6]s as 45104; }
+`, dir, lab.TunAIP, lab.ClientNet, lab.TunBIP, tun2AIP, tun2BIP)
+	path := filepath.Join(dir, "bird.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return b.Start(lab.GwA, "bird", "bird", "-f", "-c", path, "-s", filepath.Join(dir, "bird.ctl"))
+}
+
+// TestDualTunnelBGP: a route-based dual-tunnel connection with a BGP
+// session through each tunnel (its own /30) against BIRD behind
+// strongSwan: both sessions come up, the client LAN is learned and
+// reachable, and when tunnel 1's path dies the traffic goes on through
+// tunnel 2 as soon as tunnel 1's BGP session expires (its learned routes
+// move to tunnel 2's session), before DPD.
+func TestDualTunnelBGP(t *testing.T) {
+	needRoot(t)
+	t.Parallel()
+	b := lab.New(t, lab.Options{Charon: []string{}})
+	if out, err := b.Exec(lab.GwB, "ip", "addr", "add", gwBZoneB+"/24", "dev", "wan"); err != nil {
+		t.Fatalf("second wan address: %v: %s", err, out)
+	}
+	c1 := b.DefaultConn(lab.GwA)
+	c1.LocalTS, c1.RemoteTS = []string{"0.0.0.0/0"}, []string{"0.0.0.0/0"}
+	c1.InertTable220, c1.TunAddr = true, lab.TunAIP+lab.TunPlen
+	c1.DPDDelay, c1.DPDAction = 3*time.Second, "clear"
+	c1.RetransmitTries, c1.RetransmitTimeout, c1.RetransmitBase = 2, 1, 1.5
+	sw := b.StartCharon(lab.GwA, c1)
+	c2 := c1
+	c2.Name, c2.Child = "tun2", "net2"
+	c2.RemoteAddr, c2.RemoteID = gwBZoneB, gwBZoneB
+	if err := sw.Load(c2); err != nil {
+		t.Fatalf("load tun2: %v", err)
+	}
+	if out, err := b.Exec(lab.GwA, "ip", "addr", "add", tun2AIP+"/30", "dev", "ipsec0"); err != nil {
+		t.Fatalf("tunnel 2 address on ipsec0: %v: %s", err, out)
+	}
+
+	gw, err := gwtest.Start(b, lab.GwB, lab.GwBWanIP, "debug", "zones:\n  zone-a: "+lab.GwBWanIP+"\n  zone-b: "+gwBZoneB+"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("ipsecgwd log (tail):\n%s", tailLines(gw.Proc.Log(), 120))
+		}
+	})
+	g := &gateway{Gateway: gw, t: t}
+	g.apply(fmt.Sprintf(`connections:
+  - name: dual-bgp
+    customer_gateway: %s
+    routing_mode: destination
+    tunnel_mode: dual
+    tunnels:
+      - zone: zone-a
+        psk: "%s"
+        bgp: {enabled: true, tunnel_cidr: %s, local_address: %s, peer_asn: 65001, announce: [%s]}
+      - zone: zone-b
+        psk: "%s"
+        bgp: {enabled: true, tunnel_cidr: %s, local_address: %s, peer_asn: 65001, announce: [%s]}
+`, lab.GwAWanIP, lab.DefaultPSK, lab.TunNet, lab.TunBIP, lab.ServerNet, lab.DefaultPSK, tun2Net, tun2BIP, lab.ServerNet))
+	startBirdDual(t, b)
+
+	waitFor := func(what string, timeout time.Duration, ok func(api.ConnectionStatus, string) bool) api.ConnectionStatus {
+		t.Helper()
+		deadline := time.Now().Add(timeout)
+		for {
+			st, err := g.status("dual-bgp")
+			routes, _ := b.Exec(lab.GwB, "ip", "route", "show")
+			if err == nil && ok(st, routes) {
+				t.Logf("%s: bgp %s; %s", what, st.BGP, st.Message)
+				return st
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within %v: status %+v\nroutes on gwB:\n%s", what, timeout, st, routes)
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+	waitFor("both tunnels and BGP sessions established", 45*time.Second, func(st api.ConnectionStatus, routes string) bool {
+		return tunnelIs(st, 1, lab.GwBWanIP, true) && tunnelIs(st, 2, gwBZoneB, false) &&
+			strings.EqualFold(st.BGP, "1: established, 2: established") && strings.Contains(routes, lab.ClientNet+" dev ipsecgw0")
+	})
+	if err := b.WaitPing(lab.Client, lab.ServerIP, 20*time.Second); err != nil {
+		out, _ := b.Exec(lab.GwA, "ip", "route", "show")
+		t.Fatalf("ping over BGP-learned routes: %v\ngwA routes:\n%s", err, out)
+	}
+
+	rules := filepath.Join(b.Dir(), "drop-zone-a.nft")
+	if err := os.WriteFile(rules, []byte("table inet igdual_drop {\n"+
+		"  chain in { type filter hook input priority -10; policy accept; ip saddr "+lab.GwBWanIP+" drop; }\n"+
+		"  chain out { type filter hook output priority -10; policy accept; ip daddr "+lab.GwBWanIP+" drop; }\n"+
+		"}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := b.Exec(lab.GwA, "nft", "-f", rules); err != nil {
+		t.Fatalf("nft: %v: %s", err, out)
+	}
+	dropped := time.Now()
+	if err := b.WaitPing(lab.Client, lab.ServerIP, 50*time.Second); err != nil {
+		t.Fatalf("ping after tunnel 1 died: %v", err)
+	}
+	moved := time.Since(dropped)
+	t.Logf("tunnel 1 dropped: traffic through tunnel 2 after %v", moved.Round(time.Second))
+	if moved > 30*time.Second {
+		// The BGP hold timers (9 s) move the learned routes to tunnel 2
+		// before DPD (~40 s) takes tunnel 1 down.
+		t.Fatalf("traffic took %v to move to tunnel 2; BGP should move it within its hold time", moved)
+	}
+	waitFor("tunnel 2 active, its BGP session up", 60*time.Second, func(st api.ConnectionStatus, routes string) bool {
+		return tunnelIs(st, 2, gwBZoneB, true) && strings.Contains(strings.ToLower(st.BGP), "2: established") &&
+			strings.Contains(routes, lab.ClientNet+" dev ipsecgw0")
+	})
+	if err := b.Ping(lab.Server, lab.ClientIP, 3); err != nil {
+		t.Fatalf("ping server→client through tunnel 2: %v", err)
+	}
+}
