@@ -17,6 +17,7 @@ import (
 	"github.com/ipsecgw/ipsecgw/esp"
 	"github.com/ipsecgw/ipsecgw/esp/tunio"
 	"github.com/ipsecgw/ipsecgw/esp/udpio"
+	"github.com/ipsecgw/ipsecgw/ike/spialloc"
 	v1 "github.com/ipsecgw/ipsecgw/ike/v1"
 	v2 "github.com/ipsecgw/ipsecgw/ike/v2"
 	"github.com/ipsecgw/ipsecgw/route"
@@ -153,14 +154,17 @@ func Hook(ctx context.Context, env *daemon.Env) (api.StatusProvider, api.Control
 		_, err := c.WriteToUDPAddrPort(pkt, remote)
 		return err
 	}
+	// Both negotiators feed the one ESP engine, whose inbound table is
+	// keyed by SPI: they draw inbound SPIs from one allocator.
+	spis := spialloc.New(nil)
 	mgr, err = v2.New(v2.Config{Send: send, Lookup: g.Lookup, OnEvent: g.OnIKEEvent,
-		Logger: env.Logger.With("component", "ike")})
+		Logger: env.Logger.With("component", "ike"), SPIs: spis})
 	if err != nil {
 		return fail(err)
 	}
 	closers = append(closers, mgr.Close)
 	mgr1, err = v1.New(v1.Config{Send: send, Lookup: g.LookupV1, OnEvent: g.OnIKEEvent,
-		Logger: env.Logger.With("component", "ikev1")})
+		Logger: env.Logger.With("component", "ikev1"), SPIs: spis})
 	if err != nil {
 		return fail(err)
 	}

@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/ipsecgw/ipsecgw/ike/ikecrypto"
+	"github.com/ipsecgw/ipsecgw/ike/spialloc"
 	v2 "github.com/ipsecgw/ipsecgw/ike/v2"
 )
 
@@ -75,6 +76,11 @@ type Config struct {
 	// HalfOpenTimeout bounds phase 1 (and a Quick Mode) from start to
 	// finish. Default 30 s.
 	HalfOpenTimeout time.Duration
+	// SPIs allocates our inbound ESP SPIs. Every negotiator feeding one
+	// ESP engine (whose inbound table is keyed by SPI, RFC 4303 §2.1) must
+	// share one allocator, as the gateway does for ike/v2 and this package.
+	// Nil gives the Manager a private one drawing from Rand.
+	SPIs *spialloc.Allocator
 }
 
 // Peer is one connection's IKEv1 configuration: v2.Peer's fields with the

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ipsecgw/ipsecgw/ike/message"
+	"github.com/ipsecgw/ipsecgw/ike/spialloc"
 	v2 "github.com/ipsecgw/ipsecgw/ike/v2"
 )
 
@@ -33,12 +35,12 @@ type Manager struct {
 	halfOpenTimeout time.Duration
 	ikePort         uint16
 	nattPort        uint16
+	spis            *spialloc.Allocator // our inbound ESP SPIs, maybe shared with ike/v2
 
-	mu        sync.Mutex            // guards the maps below
-	sas       map[uint64]*isakmpSA  // by our cookie (CKY-I when we initiated, CKY-R otherwise)
-	byInit    map[halfKey]*isakmpSA // responder SAs by initiator address and CKY-I, for their whole life
-	halfOpen  int                   // responder SAs still in phase 1
-	childSPIs map[uint32]struct{}   // our inbound ESP SPIs in use
+	mu       sync.Mutex            // guards the maps below
+	sas      map[uint64]*isakmpSA  // by our cookie (CKY-I when we initiated, CKY-R otherwise)
+	byInit   map[halfKey]*isakmpSA // responder SAs by initiator address and CKY-I, for their whole life
+	halfOpen int                   // responder SAs still in phase 1
 
 	quit   chan struct{}
 	closed atomic.Bool
@@ -69,7 +71,7 @@ func New(cfg Config) (*Manager, error) {
 	m := &Manager{cfg: cfg, clock: cfg.Clock, rand: cfg.Rand, log: cfg.Logger,
 		retrans: withDefaults(cfg.Retransmit), halfOpenTimeout: cfg.HalfOpenTimeout,
 		ikePort: IKEPort, nattPort: NATTPort,
-		sas: map[uint64]*isakmpSA{}, byInit: map[halfKey]*isakmpSA{}, childSPIs: map[uint32]struct{}{},
+		sas: map[uint64]*isakmpSA{}, byInit: map[halfKey]*isakmpSA{}, spis: cfg.SPIs,
 		quit: make(chan struct{})}
 	if m.clock == nil {
 		m.clock = realClock{}
@@ -79,6 +81,9 @@ func New(cfg Config) (*Manager, error) {
 	}
 	if m.log == nil {
 		m.log = slog.Default()
+	}
+	if m.spis == nil {
+		m.spis = spialloc.New(m.rand)
 	}
 	if m.halfOpenTimeout <= 0 {
 		m.halfOpenTimeout = 30 * time.Second
@@ -282,36 +287,17 @@ func (m *Manager) allocCookie() uint64 {
 	}
 }
 
-// allocSPI returns a fresh inbound ESP SPI (values below 256 are reserved,
-// RFC 4303 §2.1).
+// allocSPI returns a fresh inbound ESP SPI from the allocator shared with
+// every negotiator feeding the same ESP engine.
 func (m *Manager) allocSPI() (uint32, error) {
-	var b [4]byte
-	for range 64 {
-		if _, err := io.ReadFull(m.rand, b[:]); err != nil {
-			return 0, err
-		}
-		spi := binary.BigEndian.Uint32(b[:])
-		if spi < 256 {
-			continue
-		}
-		m.mu.Lock()
-		_, used := m.childSPIs[spi]
-		if !used {
-			m.childSPIs[spi] = struct{}{}
-		}
-		m.mu.Unlock()
-		if !used {
-			return spi, nil
-		}
+	spi, err := m.spis.Alloc()
+	if err != nil {
+		return 0, fmt.Errorf("v1: cannot allocate an ESP SPI: %w", err)
 	}
-	return 0, errors.New("v1: cannot allocate an ESP SPI")
+	return spi, nil
 }
 
-func (m *Manager) freeSPI(spi uint32) {
-	m.mu.Lock()
-	delete(m.childSPIs, spi)
-	m.mu.Unlock()
-}
+func (m *Manager) freeSPI(spi uint32) { m.spis.Free(spi) }
 
 func (m *Manager) randUint32() uint32 {
 	var b [4]byte

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/ipsecgw/ipsecgw/ike/ikecrypto"
+	"github.com/ipsecgw/ipsecgw/ike/spialloc"
 )
 
 // Standard ports (RFC 7296 §2, RFC 3948).
@@ -98,6 +99,11 @@ type Config struct {
 	// HalfOpenTimeout bounds how long a responder SA may wait for
 	// IKE_AUTH. Default 30 s.
 	HalfOpenTimeout time.Duration
+	// SPIs allocates our inbound ESP SPIs. Every negotiator feeding one
+	// ESP engine (whose inbound table is keyed by SPI, RFC 4303 §2.1) must
+	// share one allocator, as the gateway does for ike/v1 and this package.
+	// Nil gives the Manager a private one drawing from Rand.
+	SPIs *spialloc.Allocator
 }
 
 // Identity is an IKE identity (RFC 7296 §3.5) as configured: an IP address

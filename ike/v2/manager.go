@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -13,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ipsecgw/ipsecgw/ike/spialloc"
 )
 
 // Manager owns every IKEv2 SA of the gateway. HandlePacket may be called
@@ -29,12 +32,12 @@ type Manager struct {
 	ikePort         uint16
 	nattPort        uint16
 	cookieSecret    []byte
+	spis            *spialloc.Allocator // our inbound CHILD_SA SPIs, maybe shared with ike/v1
 
-	mu             sync.Mutex          // guards the maps below
-	sas            map[uint64]*ikeSA   // by our SPI
-	halfOpen       map[halfKey]*ikeSA  // responder SAs before IKE_AUTH, by (peer address, SPIi)
-	childSPIs      map[uint32]struct{} // our inbound CHILD_SA SPIs in use
-	lastInvalidSPI time.Time           // rate limit of INVALID_IKE_SPI answers
+	mu             sync.Mutex         // guards the maps below
+	sas            map[uint64]*ikeSA  // by our SPI
+	halfOpen       map[halfKey]*ikeSA // responder SAs before IKE_AUTH, by (peer address, SPIi)
+	lastInvalidSPI time.Time          // rate limit of INVALID_IKE_SPI answers
 
 	quit   chan struct{}
 	closed atomic.Bool
@@ -58,7 +61,7 @@ func New(cfg Config) (*Manager, error) {
 	m := &Manager{cfg: cfg, clock: cfg.Clock, rand: cfg.Rand, log: cfg.Logger,
 		retrans: cfg.Retransmit.withDefaults(), halfOpenTimeout: cfg.HalfOpenTimeout,
 		cookieThreshold: cfg.CookieThreshold, ikePort: IKEPort, nattPort: NATTPort,
-		sas: map[uint64]*ikeSA{}, halfOpen: map[halfKey]*ikeSA{}, childSPIs: map[uint32]struct{}{},
+		sas: map[uint64]*ikeSA{}, halfOpen: map[halfKey]*ikeSA{}, spis: cfg.SPIs,
 		quit: make(chan struct{})}
 	if m.clock == nil {
 		m.clock = realClock{}
@@ -68,6 +71,9 @@ func New(cfg Config) (*Manager, error) {
 	}
 	if m.log == nil {
 		m.log = slog.Default()
+	}
+	if m.spis == nil {
+		m.spis = spialloc.New(m.rand)
 	}
 	if m.halfOpenTimeout <= 0 {
 		m.halfOpenTimeout = 30 * time.Second
@@ -165,36 +171,17 @@ func (m *Manager) allocIKESPI() uint64 {
 	}
 }
 
-// allocChildSPI returns a fresh inbound ESP SPI (values below 256 are
-// reserved, RFC 4303 §2.1).
+// allocChildSPI returns a fresh inbound ESP SPI from the allocator shared
+// with every negotiator feeding the same ESP engine.
 func (m *Manager) allocChildSPI() (uint32, error) {
-	var b [4]byte
-	for i := 0; i < 64; i++ {
-		if _, err := io.ReadFull(m.rand, b[:]); err != nil {
-			return 0, err
-		}
-		spi := binary.BigEndian.Uint32(b[:])
-		if spi < 256 {
-			continue
-		}
-		m.mu.Lock()
-		_, used := m.childSPIs[spi]
-		if !used {
-			m.childSPIs[spi] = struct{}{}
-		}
-		m.mu.Unlock()
-		if !used {
-			return spi, nil
-		}
+	spi, err := m.spis.Alloc()
+	if err != nil {
+		return 0, fmt.Errorf("v2: cannot allocate a CHILD_SA SPI: %w", err)
 	}
-	return 0, errors.New("v2: cannot allocate a CHILD_SA SPI")
+	return spi, nil
 }
 
-func (m *Manager) freeChildSPI(spi uint32) {
-	m.mu.Lock()
-	delete(m.childSPIs, spi)
-	m.mu.Unlock()
-}
+func (m *Manager) freeChildSPI(spi uint32) { m.spis.Free(spi) }
 
 // jitter returns a random duration in [0, d).
 func (m *Manager) jitter(d time.Duration) time.Duration {
