@@ -81,3 +81,18 @@ func (a *Allocator) InUse(spi uint32) bool {
 	_, ok := a.inUse[spi]
 	return ok
 }
+
+// IKESPI returns a random non-zero 64-bit IKE SPI (an ISAKMP cookie in
+// IKEv1, RFC 2408 §2.5.3; RFC 7296 §2.6) that taken reports free. Unlike
+// ESP SPIs these are chosen per manager: an IKE datagram's major version
+// already tells which manager it is for. taken is called without any lock
+// of the allocator's and must do its own locking.
+func IKESPI(r io.Reader, taken func(uint64) bool) uint64 {
+	var b [8]byte
+	for {
+		io.ReadFull(r, b[:])
+		if spi := binary.BigEndian.Uint64(b[:]); spi != 0 && !taken(spi) {
+			return spi
+		}
+	}
+}

@@ -106,3 +106,14 @@ var errFail = errors.New("boom")
 type failing struct{}
 
 func (failing) Read([]byte) (int, error) { return 0, errFail }
+
+// TestIKESPI: zero and taken draws are skipped.
+func TestIKESPI(t *testing.T) {
+	b := make([]byte, 24)
+	binary.BigEndian.PutUint64(b[8:], 42)
+	binary.BigEndian.PutUint64(b[16:], 43)
+	got := IKESPI(bytes.NewReader(b), func(spi uint64) bool { return spi == 42 })
+	if got != 43 {
+		t.Fatalf("IKESPI = %d, want 43 (0 and the taken 42 skipped)", got)
+	}
+}

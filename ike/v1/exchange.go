@@ -100,8 +100,7 @@ func (sa *isakmpSA) retransmit(ex *exchange, now time.Time) {
 	sa.log.Debug("retransmitting", "exchange", ex.typ, "mid", ex.mid)
 	sa.m.stats.retransmits.Add(1)
 	sa.sendRaw(ex.lastSent)
-	r := sa.m.retrans
-	ex.interval = min(time.Duration(float64(ex.interval)*r.Factor), r.Max)
+	ex.interval = sa.m.retrans.Next(ex.interval)
 	ex.next = now.Add(ex.interval)
 }
 

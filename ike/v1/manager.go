@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ipsecgw/ipsecgw/ike/internal/timing"
 	"github.com/ipsecgw/ipsecgw/ike/message"
 	"github.com/ipsecgw/ipsecgw/ike/spialloc"
 	v2 "github.com/ipsecgw/ipsecgw/ike/v2"
@@ -69,12 +70,12 @@ func New(cfg Config) (*Manager, error) {
 		return nil, errors.New("v1: Config.Send is required")
 	}
 	m := &Manager{cfg: cfg, clock: cfg.Clock, rand: cfg.Rand, log: cfg.Logger,
-		retrans: withDefaults(cfg.Retransmit), halfOpenTimeout: cfg.HalfOpenTimeout,
+		retrans: cfg.Retransmit.WithDefaults(), halfOpenTimeout: cfg.HalfOpenTimeout,
 		ikePort: IKEPort, nattPort: NATTPort,
 		sas: map[uint64]*isakmpSA{}, byInit: map[halfKey]*isakmpSA{}, spis: cfg.SPIs,
 		quit: make(chan struct{})}
 	if m.clock == nil {
-		m.clock = realClock{}
+		m.clock = timing.RealClock{}
 	}
 	if m.rand == nil {
 		m.rand = rand.Reader
@@ -89,22 +90,6 @@ func New(cfg Config) (*Manager, error) {
 		m.halfOpenTimeout = 30 * time.Second
 	}
 	return m, nil
-}
-
-func withDefaults(r v2.Retransmit) v2.Retransmit {
-	if r.Initial <= 0 {
-		r.Initial = 2 * time.Second
-	}
-	if r.Factor < 1 {
-		r.Factor = 2
-	}
-	if r.Max <= 0 {
-		r.Max = 16 * time.Second
-	}
-	if r.Timeout <= 0 {
-		r.Timeout = 30 * time.Second
-	}
-	return r
 }
 
 // Close stops every SA goroutine without telling the peers and waits.
@@ -274,17 +259,11 @@ func (m *Manager) doneHalfOpen(sa *isakmpSA) {
 // hash of addresses and a secret; a random value unique here serves the
 // same purpose for the demultiplexing.
 func (m *Manager) allocCookie() uint64 {
-	var b [8]byte
-	for {
-		io.ReadFull(m.rand, b[:])
-		c := binary.BigEndian.Uint64(b[:])
+	return spialloc.IKESPI(m.rand, func(c uint64) bool {
 		m.mu.Lock()
-		_, used := m.sas[c]
-		m.mu.Unlock()
-		if c != 0 && !used {
-			return c
-		}
-	}
+		defer m.mu.Unlock()
+		return m.sas[c] != nil
+	})
 }
 
 // allocSPI returns a fresh inbound ESP SPI from the allocator shared with
@@ -306,14 +285,7 @@ func (m *Manager) randUint32() uint32 {
 }
 
 // jitter returns a random duration in [0, d).
-func (m *Manager) jitter(d time.Duration) time.Duration {
-	if d <= 0 {
-		return 0
-	}
-	var b [8]byte
-	io.ReadFull(m.rand, b[:])
-	return time.Duration(binary.BigEndian.Uint64(b[:]) % uint64(d))
-}
+func (m *Manager) jitter(d time.Duration) time.Duration { return timing.Jitter(m.rand, d) }
 
 // rekeyDelay schedules a rekey at 90 % of the lifetime minus up to 5 % of
 // jitter, so that the two ends rarely collide.
@@ -539,13 +511,3 @@ func (m *Manager) forwardDelete(from *isakmpSA, spis []uint32) {
 		})
 	}
 }
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                    { return time.Now() }
-func (realClock) NewTimer(d time.Duration) v2.Timer { return realTimer{time.NewTimer(d)} }
-
-type realTimer struct{ t *time.Timer }
-
-func (t realTimer) C() <-chan time.Time { return t.t.C }
-func (t realTimer) Stop() bool          { return t.t.Stop() }

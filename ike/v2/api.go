@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/ipsecgw/ipsecgw/ike/ikecrypto"
+	"github.com/ipsecgw/ipsecgw/ike/internal/timing"
 	"github.com/ipsecgw/ipsecgw/ike/spialloc"
 )
 
@@ -31,45 +32,19 @@ const (
 	NATTPort = 4500
 )
 
-// Clock is the time source of a Manager; tests use a fake one.
-type Clock interface {
-	Now() time.Time
-	// NewTimer returns a timer that fires once after d.
-	NewTimer(d time.Duration) Timer
-}
+// Clock is the time source of a Manager; tests use a fake one. It is
+// shared with ike/v1.
+type Clock = timing.Clock
 
 // Timer is a one-shot timer created by a Clock.
-type Timer interface {
-	C() <-chan time.Time
-	Stop() bool
-}
+type Timer = timing.Timer
 
 // Retransmit parameterises request retransmission (RFC 7296 §2.1): a
 // request is resent after Initial, then after intervals multiplied by
 // Factor up to Max, and given up after Timeout (the peer is then dead).
-// With DPD on, the peer's DPD timeout replaces Timeout.
-type Retransmit struct {
-	Initial time.Duration // default 2 s
-	Factor  float64       // default 2
-	Max     time.Duration // default 16 s
-	Timeout time.Duration // default 30 s
-}
-
-func (r Retransmit) withDefaults() Retransmit {
-	if r.Initial <= 0 {
-		r.Initial = 2 * time.Second
-	}
-	if r.Factor < 1 {
-		r.Factor = 2
-	}
-	if r.Max <= 0 {
-		r.Max = 16 * time.Second
-	}
-	if r.Timeout <= 0 {
-		r.Timeout = 30 * time.Second
-	}
-	return r
-}
+// With DPD on, the peer's DPD timeout replaces Timeout. Defaults: 2 s,
+// factor 2, 16 s, 30 s. ike/v1 uses the same type.
+type Retransmit = timing.Retransmit
 
 // Config wires a Manager to the outside world.
 type Config struct {

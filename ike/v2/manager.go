@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ipsecgw/ipsecgw/ike/internal/timing"
 	"github.com/ipsecgw/ipsecgw/ike/spialloc"
 )
 
@@ -59,12 +60,12 @@ func New(cfg Config) (*Manager, error) {
 		return nil, errors.New("v2: Config.Send is required")
 	}
 	m := &Manager{cfg: cfg, clock: cfg.Clock, rand: cfg.Rand, log: cfg.Logger,
-		retrans: cfg.Retransmit.withDefaults(), halfOpenTimeout: cfg.HalfOpenTimeout,
+		retrans: cfg.Retransmit.WithDefaults(), halfOpenTimeout: cfg.HalfOpenTimeout,
 		cookieThreshold: cfg.CookieThreshold, ikePort: IKEPort, nattPort: NATTPort,
 		sas: map[uint64]*ikeSA{}, halfOpen: map[halfKey]*ikeSA{}, spis: cfg.SPIs,
 		quit: make(chan struct{})}
 	if m.clock == nil {
-		m.clock = realClock{}
+		m.clock = timing.RealClock{}
 	}
 	if m.rand == nil {
 		m.rand = rand.Reader
@@ -158,17 +159,11 @@ func (m *Manager) establishedSA(sa *ikeSA) {
 
 // allocIKESPI returns a fresh non-zero IKE SPI.
 func (m *Manager) allocIKESPI() uint64 {
-	var b [8]byte
-	for {
-		io.ReadFull(m.rand, b[:])
-		spi := binary.BigEndian.Uint64(b[:])
+	return spialloc.IKESPI(m.rand, func(spi uint64) bool {
 		m.mu.Lock()
-		_, used := m.sas[spi]
-		m.mu.Unlock()
-		if spi != 0 && !used {
-			return spi
-		}
-	}
+		defer m.mu.Unlock()
+		return m.sas[spi] != nil
+	})
 }
 
 // allocChildSPI returns a fresh inbound ESP SPI from the allocator shared
@@ -184,14 +179,7 @@ func (m *Manager) allocChildSPI() (uint32, error) {
 func (m *Manager) freeChildSPI(spi uint32) { m.spis.Free(spi) }
 
 // jitter returns a random duration in [0, d).
-func (m *Manager) jitter(d time.Duration) time.Duration {
-	if d <= 0 {
-		return 0
-	}
-	var b [8]byte
-	io.ReadFull(m.rand, b[:])
-	return time.Duration(binary.BigEndian.Uint64(b[:]) % uint64(d))
-}
+func (m *Manager) jitter(d time.Duration) time.Duration { return timing.Jitter(m.rand, d) }
 
 // rekeyDelay schedules a rekey before the hard lifetime, minus up to 5 %
 // of jitter so that the two ends rarely collide. The margin before expiry
@@ -373,15 +361,3 @@ type Stats struct {
 func (m *Manager) Stats() Stats {
 	return Stats{m.stats.retransmits.Load(), m.stats.authFailures.Load(), m.stats.dropped.Load()}
 }
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-func (realClock) NewTimer(d time.Duration) Timer {
-	return realTimer{time.NewTimer(d)}
-}
-
-type realTimer struct{ t *time.Timer }
-
-func (t realTimer) C() <-chan time.Time { return t.t.C }
-func (t realTimer) Stop() bool          { return t.t.Stop() }

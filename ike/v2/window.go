@@ -113,10 +113,7 @@ func (sa *ikeSA) retransmit(now time.Time) {
 	r.tries++
 	sa.m.stats.retransmits.Add(1)
 	sa.send(r.pkt, sa.local, sa.remote)
-	r.interval = time.Duration(float64(r.interval) * sa.m.retrans.Factor)
-	if r.interval > sa.m.retrans.Max {
-		r.interval = sa.m.retrans.Max
-	}
+	r.interval = sa.m.retrans.Next(r.interval)
 	r.next = now.Add(r.interval)
 	if dl := r.first.Add(sa.giveUpAfter()); r.next.After(dl) {
 		r.next = dl
