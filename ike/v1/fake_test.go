@@ -1,185 +1,24 @@
 package v1
 
 import (
-	"log/slog"
-	"math/rand/v2"
 	"net/netip"
-	"os"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ipsecgw/ipsecgw/ike/ikecrypto"
+	"github.com/ipsecgw/ipsecgw/ike/internal/fakenet"
 	v2 "github.com/ipsecgw/ipsecgw/ike/v2"
 )
 
-// fakeClock is a manual clock: timers fire when the test advances it.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*fakeTimer
-}
+// recorder collects the events of a Manager.
+type recorder = fakenet.Recorder[v2.Event]
 
-type fakeTimer struct {
-	c       chan time.Time
-	at      time.Time
-	stopped bool
-	clock   *fakeClock
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{now: time.Unix(1_700_000_000, 0)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) NewTimer(d time.Duration) v2.Timer {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &fakeTimer{c: make(chan time.Time, 1), at: c.now.Add(d), clock: c}
-	if d <= 0 {
-		t.c <- c.now
-		t.stopped = true
-		return t
-	}
-	c.timers = append(c.timers, t)
-	return t
-}
-
-func (t *fakeTimer) C() <-chan time.Time { return t.c }
-func (t *fakeTimer) Stop() bool {
-	t.clock.mu.Lock()
-	defer t.clock.mu.Unlock()
-	was := !t.stopped
-	t.stopped = true
-	return was
-}
-
-// Advance moves time forward in steps, firing due timers and letting the
-// SA goroutines run between steps.
-func (c *fakeClock) Advance(d, step time.Duration) {
-	end := c.Now().Add(d)
-	for {
-		c.mu.Lock()
-		if !c.now.Before(end) {
-			c.mu.Unlock()
-			return
-		}
-		c.now = c.now.Add(step)
-		if c.now.After(end) {
-			c.now = end
-		}
-		var live []*fakeTimer
-		for _, t := range c.timers {
-			if t.stopped {
-				continue
-			}
-			if !t.at.After(c.now) {
-				t.stopped = true
-				t.c <- c.now
-				continue
-			}
-			live = append(live, t)
-		}
-		c.timers = live
-		c.mu.Unlock()
-		time.Sleep(3 * time.Millisecond)
-	}
-}
-
-// fakeNet delivers datagrams between managers by address, with a hook
-// that may drop or hold a datagram, and an optional NAT in front of A:
-// datagrams from A leave with natAddr and a translated port.
-type fakeNet struct {
-	mu    sync.Mutex
-	nodes map[netip.Addr]*Manager
-	drop  func(pkt []byte, from, to netip.AddrPort) bool
-	sent  int
-	// NAT in front of inside: its source becomes natAddr:port+1000 and
-	// replies to that are translated back.
-	inside, natAddr netip.Addr
-}
-
-func (n *fakeNet) send(pkt []byte, local, remote netip.AddrPort) error {
-	n.mu.Lock()
-	drop := n.drop
-	n.sent++
-	if n.natAddr.IsValid() && local.Addr() == n.inside {
-		local = netip.AddrPortFrom(n.natAddr, local.Port()+1000)
-	}
-	if n.natAddr.IsValid() && remote.Addr() == n.natAddr {
-		remote = netip.AddrPortFrom(n.inside, remote.Port()-1000)
-	}
-	dst := n.nodes[remote.Addr()]
-	n.mu.Unlock()
-	if dst == nil || (drop != nil && drop(pkt, local, remote)) {
-		return nil
-	}
-	if len(pkt) == 1 && pkt[0] == 0xff {
-		return nil // NAT keepalive
-	}
-	cp := append([]byte(nil), pkt...)
-	go dst.HandlePacket(cp, remote, local)
-	return nil
-}
-
-func (n *fakeNet) sentCount() int {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.sent
-}
-
-func (n *fakeNet) setDrop(f func(pkt []byte, from, to netip.AddrPort) bool) {
-	n.mu.Lock()
-	n.drop = f
-	n.mu.Unlock()
-}
-
-// recorder collects events.
-type recorder struct {
-	mu     sync.Mutex
-	events []v2.Event
-}
-
-func (r *recorder) on(e v2.Event) {
-	r.mu.Lock()
-	r.events = append(r.events, e)
-	r.mu.Unlock()
-}
-
-func (r *recorder) all() []v2.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]v2.Event(nil), r.events...)
-}
-
-func events[T v2.Event](r *recorder) []T {
-	var out []T
-	for _, e := range r.all() {
-		if x, ok := e.(T); ok {
-			out = append(out, x)
-		}
-	}
-	return out
-}
+func events[T v2.Event](r *recorder) []T { return fakenet.Of[T](r) }
 
 var (
 	addrA = netip.MustParseAddr("192.0.2.1")
 	addrB = netip.MustParseAddr("192.0.2.2")
 )
-
-func testLogger() *slog.Logger {
-	if os.Getenv("IKE_DEBUG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
-
-type seededRand struct{ r *rand.ChaCha8 }
-
-func (s seededRand) Read(p []byte) (int, error) { return s.r.Read(p) }
 
 func defaultPeer(name string, local, remote netip.Addr) *Peer {
 	return &Peer{Peer: v2.Peer{
@@ -195,24 +34,24 @@ func defaultPeer(name string, local, remote netip.Addr) *Peer {
 // pair is two managers A (192.0.2.1) and B (192.0.2.2) over a fake network.
 type pair struct {
 	t            testing.TB
-	clock        *fakeClock
-	net          *fakeNet
+	clock        *fakenet.Clock
+	net          *fakenet.Net
 	a, b         *Manager
 	ra, rb       *recorder
 	peerA, peerB *Peer
 }
 
 func newPair(t testing.TB) *pair {
-	p := &pair{t: t, clock: newFakeClock(), net: &fakeNet{nodes: map[netip.Addr]*Manager{}}, ra: &recorder{}, rb: &recorder{}}
+	p := &pair{t: t, clock: fakenet.NewClock(3 * time.Millisecond), net: fakenet.NewNet(), ra: &recorder{}, rb: &recorder{}}
 	p.peerA = defaultPeer("toB", addrA, addrB)
 	p.peerB = defaultPeer("toA", addrB, addrA)
 	p.peerB.LocalTS, p.peerB.RemoteTS = p.peerA.RemoteTS, p.peerA.LocalTS
 	mk := func(rec *recorder, peer **Peer, seed byte) *Manager {
 		m, err := New(Config{
-			Send:    p.net.send,
+			Send:    p.net.Send,
 			Lookup:  func(local, remote netip.AddrPort, id *v2.Identity) (*Peer, bool) { return *peer, true },
-			OnEvent: rec.on, Clock: p.clock, Rand: seededRand{rand.NewChaCha8([32]byte{seed})},
-			Logger: testLogger(),
+			OnEvent: rec.On, Clock: p.clock, Rand: fakenet.Rand(seed),
+			Logger: fakenet.Logger(),
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -221,8 +60,8 @@ func newPair(t testing.TB) *pair {
 	}
 	p.a = mk(p.ra, &p.peerA, 1)
 	p.b = mk(p.rb, &p.peerB, 2)
-	p.net.nodes[addrA] = p.a
-	p.net.nodes[addrB] = p.b
+	p.net.Attach(addrA, p.a)
+	p.net.Attach(addrB, p.b)
 	t.Cleanup(func() { p.a.Close(); p.b.Close() })
 	return p
 }

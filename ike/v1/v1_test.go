@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ipsecgw/ipsecgw/ike/ikecrypto"
+	"github.com/ipsecgw/ipsecgw/ike/internal/fakenet"
 	"github.com/ipsecgw/ipsecgw/ike/message"
 	v2 "github.com/ipsecgw/ipsecgw/ike/v2"
 )
@@ -114,7 +115,7 @@ func TestWrongPSK(t *testing.T) {
 			if err := p.a.Initiate(p.peerA); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, "phase 1 stuck", func() bool { return p.net.sentCount() >= 3 })
+			eventually(t, "phase 1 stuck", func() bool { return p.net.Sent() >= 3 })
 			time.Sleep(50 * time.Millisecond)
 			p.clock.Advance(31*time.Second, time.Second)
 			eventually(t, "both sides fail", func() bool {
@@ -142,7 +143,7 @@ func TestRetransmission(t *testing.T) {
 	p := newPair(t)
 	// Lose the first MM3 and the first MM6.
 	var mm3, mm6 int
-	p.net.setDrop(func(pkt []byte, from, to netip.AddrPort) bool {
+	p.net.SetDrop(func(pkt []byte, from, to netip.AddrPort) bool {
 		h, _ := message.ParseHeader(pkt)
 		if h.Exchange != message.ExchangeIdentityProtection {
 			return false
@@ -177,7 +178,7 @@ func TestQuickModeBeforeAM3(t *testing.T) {
 	p := newPair(t)
 	p.peerA.Aggressive = true
 	var held []byte
-	p.net.setDrop(func(pkt []byte, from, to netip.AddrPort) bool {
+	p.net.SetDrop(func(pkt []byte, from, to netip.AddrPort) bool {
 		h, _ := message.ParseHeader(pkt)
 		if from.Addr() == addrA && h.Exchange == message.ExchangeAggressive && h.Flags&message.FlagV1Encryption != 0 && held == nil {
 			held = append([]byte(nil), pkt...)
@@ -198,7 +199,7 @@ func TestQuickModeBeforeAM3(t *testing.T) {
 
 func TestNATTraversal(t *testing.T) {
 	p := newPair(t)
-	p.net.inside, p.net.natAddr = addrA, netip.MustParseAddr("198.51.100.7")
+	p.net.SetNAT(addrA, netip.MustParseAddr("198.51.100.7"))
 	a, b := p.establish()
 	if !a.NATLocal || a.NATRemote || !b.NATRemote || b.NATLocal {
 		t.Fatalf("NAT detection: A local %v remote %v, B local %v remote %v", a.NATLocal, a.NATRemote, b.NATLocal, b.NATRemote)
@@ -232,7 +233,7 @@ func TestDPDDeadPeer(t *testing.T) {
 		t.Fatal("live peer declared dead")
 	}
 	// B vanishes.
-	p.net.setDrop(func([]byte, netip.AddrPort, netip.AddrPort) bool { return true })
+	p.net.SetDrop(func([]byte, netip.AddrPort, netip.AddrPort) bool { return true })
 	p.clock.Advance(55*time.Second, time.Second)
 	eventually(t, "A declares B dead", func() bool { return len(events[v2.IKEDown](p.ra)) == 1 })
 	if d := events[v2.IKEDown](p.ra)[0]; d.Reason != v2.ReasonDeadPeer {
@@ -249,7 +250,7 @@ func TestDPDTimeoutIs30s(t *testing.T) {
 	p := newPair(t)
 	p.peerB.DPD = false
 	p.establish()
-	p.net.setDrop(func([]byte, netip.AddrPort, netip.AddrPort) bool { return true })
+	p.net.SetDrop(func([]byte, netip.AddrPort, netip.AddrPort) bool { return true })
 	p.clock.Advance(30*time.Second, time.Second) // first probe at 30 s of silence
 	p.clock.Advance(29*time.Second, time.Second)
 	time.Sleep(30 * time.Millisecond)
@@ -287,15 +288,13 @@ func TestInitialContact(t *testing.T) {
 	// A restarts: a fresh manager with the same address forgets its SA.
 	p.a.Close()
 	ra := &recorder{}
-	a2, err := New(Config{Send: p.net.send, OnEvent: ra.on, Clock: p.clock, Logger: testLogger(),
+	a2, err := New(Config{Send: p.net.Send, OnEvent: ra.On, Clock: p.clock, Logger: fakenet.Logger(),
 		Lookup: func(netip.AddrPort, netip.AddrPort, *v2.Identity) (*Peer, bool) { return p.peerA, true }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a2.Close()
-	p.net.mu.Lock()
-	p.net.nodes[addrA] = a2
-	p.net.mu.Unlock()
+	p.net.Attach(addrA, a2)
 	if err := a2.Initiate(p.peerA); err != nil {
 		t.Fatal(err)
 	}
@@ -383,7 +382,7 @@ func TestReplayIgnored(t *testing.T) {
 	var mu sync.Mutex
 	var probe []byte
 	fromB := 0
-	p.net.setDrop(func(pkt []byte, from, to netip.AddrPort) bool {
+	p.net.SetDrop(func(pkt []byte, from, to netip.AddrPort) bool {
 		h, _ := message.ParseHeader(pkt)
 		mu.Lock()
 		defer mu.Unlock()
@@ -434,7 +433,7 @@ func TestLateFirstMessage(t *testing.T) {
 	p := newPair(t)
 	var mu sync.Mutex
 	var mm1 []byte
-	p.net.setDrop(func(pkt []byte, from, to netip.AddrPort) bool {
+	p.net.SetDrop(func(pkt []byte, from, to netip.AddrPort) bool {
 		mu.Lock()
 		defer mu.Unlock()
 		if mm1 == nil && from.Addr() == addrA {

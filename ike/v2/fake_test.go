@@ -2,144 +2,20 @@ package v2
 
 import (
 	"log/slog"
-	"math/rand/v2"
 	"net/netip"
-	"os"
 	"sort"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ipsecgw/ipsecgw/ike/ikecrypto"
+	"github.com/ipsecgw/ipsecgw/ike/internal/fakenet"
 )
 
-// fakeClock is a manual clock: timers fire when the test advances it.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*fakeTimer
-}
-
-type fakeTimer struct {
-	c       chan time.Time
-	at      time.Time
-	stopped bool
-	clock   *fakeClock
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{now: time.Unix(1_700_000_000, 0)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) NewTimer(d time.Duration) Timer {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &fakeTimer{c: make(chan time.Time, 1), at: c.now.Add(d), clock: c}
-	if d <= 0 {
-		t.c <- c.now
-		t.stopped = true
-		return t
-	}
-	c.timers = append(c.timers, t)
-	return t
-}
-
-func (t *fakeTimer) C() <-chan time.Time { return t.c }
-func (t *fakeTimer) Stop() bool {
-	t.clock.mu.Lock()
-	defer t.clock.mu.Unlock()
-	was := !t.stopped
-	t.stopped = true
-	return was
-}
-
-// Advance moves time forward in steps, firing due timers and letting the
-// SA goroutines run between steps.
-func (c *fakeClock) Advance(d time.Duration, step time.Duration) {
-	end := c.Now().Add(d)
-	for {
-		c.mu.Lock()
-		if !c.now.Before(end) {
-			c.mu.Unlock()
-			return
-		}
-		c.now = c.now.Add(step)
-		if c.now.After(end) {
-			c.now = end
-		}
-		var live []*fakeTimer
-		for _, t := range c.timers {
-			if t.stopped {
-				continue
-			}
-			if !t.at.After(c.now) {
-				t.stopped = true
-				t.c <- c.now
-				continue
-			}
-			live = append(live, t)
-		}
-		c.timers = live
-		c.mu.Unlock()
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-// fakeNet delivers datagrams between managers by address, with a drop hook.
-type fakeNet struct {
-	mu    sync.Mutex
-	nodes map[netip.Addr]*Manager
-	drop  func(pkt []byte, from, to netip.AddrPort) bool
-	sent  int
-}
-
-func (n *fakeNet) send(pkt []byte, local, remote netip.AddrPort) error {
-	n.mu.Lock()
-	dst := n.nodes[remote.Addr()]
-	drop := n.drop
-	n.sent++
-	n.mu.Unlock()
-	if dst == nil || (drop != nil && drop(pkt, local, remote)) {
-		return nil
-	}
-	if len(pkt) == 1 && pkt[0] == 0xff {
-		return nil // NAT keepalive
-	}
-	cp := append([]byte(nil), pkt...)
-	go dst.HandlePacket(cp, remote, local)
-	return nil
-}
-
-func (n *fakeNet) setDrop(f func(pkt []byte, from, to netip.AddrPort) bool) {
-	n.mu.Lock()
-	n.drop = f
-	n.mu.Unlock()
-}
-
-// recorder collects events.
-type recorder struct {
-	mu     sync.Mutex
-	events []Event
-}
-
-func (r *recorder) on(e Event) {
-	r.mu.Lock()
-	r.events = append(r.events, e)
-	r.mu.Unlock()
-}
-
-func (r *recorder) all() []Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]Event(nil), r.events...)
-}
+// recorder collects the events of a Manager.
+type recorder = fakenet.Recorder[Event]
 
 func count[T Event](r *recorder) (n int, last T) {
-	for _, e := range r.all() {
+	for _, e := range r.All() {
 		if x, ok := e.(T); ok {
 			n++
 			last = x
@@ -151,8 +27,8 @@ func count[T Event](r *recorder) (n int, last T) {
 // pair is two managers A (192.0.2.1) and B (192.0.2.2) over a fake network.
 type pair struct {
 	t      *testing.T
-	clock  *fakeClock
-	net    *fakeNet
+	clock  *fakenet.Clock
+	net    *fakenet.Net
 	a, b   *Manager
 	ra, rb *recorder
 	peerA  *Peer // A's config for B
@@ -164,16 +40,7 @@ var (
 	addrB = netip.MustParseAddr("192.0.2.2")
 )
 
-func testLogger(t *testing.T) *slog.Logger {
-	if os.Getenv("IKE_DEBUG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
-
-type seededRand struct{ r *rand.ChaCha8 }
-
-func (s seededRand) Read(p []byte) (int, error) { return s.r.Read(p) }
+func testLogger(*testing.T) *slog.Logger { return fakenet.Logger() }
 
 func defaultPeer(name string, local, remote netip.Addr) *Peer {
 	return &Peer{
@@ -187,15 +54,15 @@ func defaultPeer(name string, local, remote netip.Addr) *Peer {
 }
 
 func newPair(t *testing.T, cfgMod func(*Config)) *pair {
-	p := &pair{t: t, clock: newFakeClock(), net: &fakeNet{nodes: map[netip.Addr]*Manager{}}, ra: &recorder{}, rb: &recorder{}}
+	p := &pair{t: t, clock: fakenet.NewClock(2 * time.Millisecond), net: fakenet.NewNet(), ra: &recorder{}, rb: &recorder{}}
 	p.peerA = defaultPeer("toB", addrA, addrB)
 	p.peerB = defaultPeer("toA", addrB, addrA)
 	p.peerB.LocalTS, p.peerB.RemoteTS = p.peerA.RemoteTS, p.peerA.LocalTS
 	mk := func(rec *recorder, peer **Peer, seed byte) *Manager {
 		cfg := Config{
-			Send:    p.net.send,
+			Send:    p.net.Send,
 			Lookup:  func(local, remote netip.AddrPort, id *Identity) (*Peer, bool) { return *peer, true },
-			OnEvent: rec.on, Clock: p.clock, Rand: seededRand{rand.NewChaCha8([32]byte{seed})},
+			OnEvent: rec.On, Clock: p.clock, Rand: fakenet.Rand(seed),
 			Logger: testLogger(t),
 		}
 		if cfgMod != nil {
@@ -209,8 +76,8 @@ func newPair(t *testing.T, cfgMod func(*Config)) *pair {
 	}
 	p.a = mk(p.ra, &p.peerA, 1)
 	p.b = mk(p.rb, &p.peerB, 2)
-	p.net.nodes[addrA] = p.a
-	p.net.nodes[addrB] = p.b
+	p.net.Attach(addrA, p.a)
+	p.net.Attach(addrB, p.b)
 	t.Cleanup(func() { p.a.Close(); p.b.Close() })
 	return p
 }
@@ -252,7 +119,7 @@ func (p *pair) establish() (IKESAStatus, IKESAStatus) {
 
 func childUps(r *recorder) []ChildUp {
 	var out []ChildUp
-	for _, e := range r.all() {
+	for _, e := range r.All() {
 		if c, ok := e.(ChildUp); ok {
 			out = append(out, c)
 		}

@@ -14,7 +14,7 @@ func FuzzHandlePacket(f *testing.F) {
 	var seeds [][]byte
 	{
 		p := newPair(&testing.T{}, nil)
-		p.net.setDrop(func(pkt []byte, _, _ netip.AddrPort) bool {
+		p.net.SetDrop(func(pkt []byte, _, _ netip.AddrPort) bool {
 			seeds = append(seeds, append([]byte(nil), pkt...))
 			return false
 		})

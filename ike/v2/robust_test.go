@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ipsecgw/ipsecgw/ike/ikecrypto"
+	"github.com/ipsecgw/ipsecgw/ike/internal/fakenet"
 	"github.com/ipsecgw/ipsecgw/ike/message"
 )
 
@@ -48,7 +49,7 @@ func (c *capture) last(t *testing.T) *message.Message {
 
 func newResponder(t *testing.T, c *capture) *Manager {
 	peer := defaultPeer("p", addrB, addrA)
-	m, err := New(Config{Send: c.send, Logger: testLogger(t), Clock: newFakeClock(),
+	m, err := New(Config{Send: c.send, Logger: testLogger(t), Clock: fakenet.NewClock(2 * time.Millisecond),
 		Lookup: func(netip.AddrPort, netip.AddrPort, *Identity) (*Peer, bool) { return peer, true }})
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +121,7 @@ func TestGarbageNeverCrashes(t *testing.T) {
 	r := rand.New(rand.NewChaCha8(seed))
 	var sample []byte
 	var mu sync.Mutex
-	p.net.setDrop(func(pkt []byte, from, to netip.AddrPort) bool {
+	p.net.SetDrop(func(pkt []byte, from, to netip.AddrPort) bool {
 		mu.Lock()
 		defer mu.Unlock()
 		if sample == nil && len(pkt) > 40 {
@@ -215,7 +216,7 @@ func TestPeerMoved(t *testing.T) {
 	p.peerA.ForceEncap = true // B sees A "behind NAT"
 	a, _ := p.establish()
 	// Rewrite A's source port on the way to B.
-	p.net.setDrop(func(pkt []byte, from, to netip.AddrPort) bool {
+	p.net.SetDrop(func(pkt []byte, from, to netip.AddrPort) bool {
 		if from.Addr() == addrA {
 			go p.b.HandlePacket(append([]byte(nil), pkt...), to, netip.AddrPortFrom(addrA, 40000))
 			return true

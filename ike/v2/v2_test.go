@@ -42,7 +42,7 @@ func TestLostMessagesRetransmit(t *testing.T) {
 	p := newPair(t, nil)
 	seen := map[string]int{}
 	var mu sync.Mutex
-	p.net.setDrop(func(pkt []byte, from, to netip.AddrPort) bool {
+	p.net.SetDrop(func(pkt []byte, from, to netip.AddrPort) bool {
 		if from.Addr() != addrA {
 			return false
 		}
@@ -70,7 +70,7 @@ func TestDeadPeer(t *testing.T) {
 	p := newPair(t, nil)
 	p.establish()
 	t0 := p.clock.Now()
-	p.net.setDrop(func([]byte, netip.AddrPort, netip.AddrPort) bool { return true })
+	p.net.SetDrop(func([]byte, netip.AddrPort, netip.AddrPort) bool { return true })
 	var deadAt time.Time
 	for i := 0; i < 240 && deadAt.IsZero(); i++ {
 		p.clock.Advance(500*time.Millisecond, 500*time.Millisecond)
@@ -154,7 +154,7 @@ func TestNoProposal(t *testing.T) {
 func TestCookie(t *testing.T) {
 	p := newPair(t, func(c *Config) { c.CookieThreshold = -1 })
 	p.establish()
-	sent := p.net.sent
+	sent := p.net.Sent()
 	if sent < 6 { // INIT, COOKIE, INIT, INIT resp, AUTH, AUTH resp
 		t.Fatalf("only %d datagrams: no cookie round trip?", sent)
 	}
@@ -250,7 +250,7 @@ func TestChildRekeyCollision(t *testing.T) {
 		var held [][3]any
 		hold := true
 		// Hold both CREATE_CHILD_SA requests until both are sent.
-		p.net.setDrop(func(pkt []byte, from, to netip.AddrPort) bool {
+		p.net.SetDrop(func(pkt []byte, from, to netip.AddrPort) bool {
 			mu.Lock()
 			defer mu.Unlock()
 			if hold && pkt[18] == 36 && pkt[19]&0x20 == 0 {
@@ -267,7 +267,7 @@ func TestChildRekeyCollision(t *testing.T) {
 		release := held
 		mu.Unlock()
 		for _, h := range release {
-			p.net.send(h[0].([]byte), h[1].(netip.AddrPort), h[2].(netip.AddrPort))
+			p.net.Send(h[0].([]byte), h[1].(netip.AddrPort), h[2].(netip.AddrPort))
 		}
 		eventually(t, "one child each after collision", func() bool {
 			ea, eb := established(p.a), established(p.b)
