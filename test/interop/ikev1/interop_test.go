@@ -7,6 +7,7 @@ import (
 	"time"
 
 	v2 "github.com/ipsecgw/ipsecgw/ike/v2"
+	"github.com/ipsecgw/ipsecgw/test/interop/interoptest"
 	"github.com/ipsecgw/ipsecgw/test/lab"
 )
 
@@ -154,10 +155,10 @@ func runCase(t *testing.T, b *lab.Bed, mc matrixCase) {
 		}
 		t.Logf("DPD: strongSwan sent %d R-U-THERE and %d ACKs, parsed %d R-U-THERE and %d ACKs from us", genProbe, genAck, parsedProbe, parsedAck)
 		if mc.dpd == "swan" && (genProbe < 2 || parsedAck < 2) {
-			t.Errorf("we did not answer strongSwan's R-U-THEREs:\n%s", tail(c.Log(), 30))
+			t.Errorf("we did not answer strongSwan's R-U-THEREs:\n%s", interoptest.Tail(c.Log(), 30))
 		}
 		if mc.dpd == "ours" && (parsedProbe < 2 || genAck < 2) {
-			t.Errorf("our R-U-THEREs were not answered:\n%s", tail(c.Log(), 30))
+			t.Errorf("our R-U-THEREs were not answered:\n%s", interoptest.Tail(c.Log(), 30))
 		}
 		if len(evsOf[v2.IKEDown](o)) != 0 {
 			t.Fatalf("SA went down during DPD: %+v", evsOf[v2.IKEDown](o))
@@ -278,7 +279,7 @@ func runCase(t *testing.T, b *lab.Bed, mc matrixCase) {
 			t.Fatal("nothing to terminate")
 		}
 		if err := c.WaitNoSA(10 * time.Second); err != nil {
-			t.Fatalf("strongSwan kept its SAs after our Delete: %v\n%s", err, tail(c.Log(), 20))
+			t.Fatalf("strongSwan kept its SAs after our Delete: %v\n%s", err, interoptest.Tail(c.Log(), 20))
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ipsecgw/ipsecgw/esp/xform"
 	v2 "github.com/ipsecgw/ipsecgw/ike/v2"
+	"github.com/ipsecgw/ipsecgw/test/interop/interoptest"
 	"github.com/ipsecgw/ipsecgw/test/lab"
 )
 
@@ -33,7 +34,7 @@ func TestESPTraffic(t *testing.T) {
 			}
 			waitBoth(t, c, o, 10*time.Second)
 			pingThrough(t, o, lastChildUp(t, o), 1)
-			if espSuite(t, esp).DH != 0 {
+			if interoptest.ESPSuite(t, esp).DH != 0 {
 				o.m.Rekey("gwA", false)
 				var up v2.ChildUp
 				deadline := time.Now().Add(10 * time.Second)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ipsecgw/ipsecgw/ike/ikecrypto"
 	v2 "github.com/ipsecgw/ipsecgw/ike/v2"
+	"github.com/ipsecgw/ipsecgw/test/interop/interoptest"
 	"github.com/ipsecgw/ipsecgw/test/lab"
 )
 
@@ -127,7 +128,7 @@ func TestExtras(t *testing.T) {
 		peer.RemoteTS = []netip.Prefix{netip.MustParsePrefix(lab.GwAWanIP + "/32")}
 		o := startOurs(t, b, peer)
 		err := c.Initiate("", 10*time.Second)
-		t.Logf("strongSwan initiate in transport mode: %v\n%s", err, tail(c.Log(), 25))
+		t.Logf("strongSwan initiate in transport mode: %v\n%s", err, interoptest.Tail(c.Log(), 25))
 		// strongSwan accepted the tunnel-mode answer (its libipsec then
 		// cannot route host-to-host ESP and deletes the CHILD_SA, keeping
 		// the IKE SA): the refusal is clean on both sides.

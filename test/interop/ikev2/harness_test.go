@@ -5,18 +5,14 @@
 package ikev2
 
 import (
-	"fmt"
-	"log/slog"
 	"net/netip"
-	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/ipsecgw/ipsecgw/ike/ikecrypto"
 	"github.com/ipsecgw/ipsecgw/ike/transport"
 	v2 "github.com/ipsecgw/ipsecgw/ike/v2"
+	"github.com/ipsecgw/ipsecgw/test/interop/interoptest"
 	"github.com/ipsecgw/ipsecgw/test/lab"
 )
 
@@ -38,19 +34,8 @@ type ours struct {
 func startOurs(t testing.TB, b *lab.Bed, peer *v2.Peer, mods ...func(*v2.Config)) *ours {
 	t.Helper()
 	o := &ours{t: t, peer: peer, served: make(chan struct{}), esp: make(chan []byte, 64)}
-	err := b.Do(lab.GwB, func() error {
-		tr, err := transport.Listen(netip.MustParseAddr(lab.GwBWanIP), 0, 0)
-		o.tr = tr
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lvl := slog.LevelInfo
-	if os.Getenv("IKE_DEBUG") != "" {
-		lvl = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: lvl}))
+	o.tr = interoptest.Listen(t, b)
+	var err error
 	cfg := v2.Config{
 		Send: o.tr.Send,
 		Lookup: func(local, remote netip.AddrPort, id *v2.Identity) (*v2.Peer, bool) {
@@ -63,7 +48,7 @@ func startOurs(t testing.TB, b *lab.Bed, peer *v2.Peer, mods ...func(*v2.Config)
 			o.events = append(o.events, e)
 			o.mu.Unlock()
 		},
-		Logger:     log,
+		Logger:     interoptest.Logger(t),
 		Retransmit: v2.Retransmit{Initial: time.Second, Timeout: 15 * time.Second},
 	}
 	for _, mod := range mods {
@@ -103,184 +88,26 @@ func (o *ours) evs() []v2.Event {
 	return append([]v2.Event(nil), o.events...)
 }
 
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
-// algorithm names as strongSwan lists them.
-var swanEncr = map[ikecrypto.EncrID]string{
-	ikecrypto.EncrAESCBC: "AES_CBC", ikecrypto.Encr3DES: "3DES_CBC", ikecrypto.EncrDES: "DES_CBC",
-	ikecrypto.EncrAESGCM16: "AES_GCM_16",
-}
-
-// suite parses the proposal keywords of SPEC §1 (and a few extras) into
-// our suites: "aes256-sha512-modp2048", "aes128gcm16-prfsha256-ecp256".
-func ikeSuite(t testing.TB, s string) ikecrypto.IKESuite {
-	e, bits, integ, prf, dh := parseProposal(t, s)
-	if prf == 0 {
-		prf = integ.PRF()
-	}
-	return ikecrypto.IKESuite{Encr: e, EncrKey: bits, PRF: prf, Integ: integ, DH: dh}
-}
-
-func espSuite(t testing.TB, s string) ikecrypto.ChildSuite {
-	e, bits, integ, _, dh := parseProposal(t, s)
-	return ikecrypto.ChildSuite{Encr: e, EncrKey: bits, Integ: integ, DH: dh}
-}
-
-func parseProposal(t testing.TB, s string) (e ikecrypto.EncrID, bits int, integ ikecrypto.IntegID, prf ikecrypto.PRFID, dh ikecrypto.GroupID) {
-	for _, kw := range strings.Split(s, "-") {
-		switch kw {
-		case "aes", "aes128":
-			e, bits = ikecrypto.EncrAESCBC, 128
-		case "aes192":
-			e, bits = ikecrypto.EncrAESCBC, 192
-		case "aes256":
-			e, bits = ikecrypto.EncrAESCBC, 256
-		case "3des":
-			e = ikecrypto.Encr3DES
-		case "des":
-			e = ikecrypto.EncrDES
-		case "aes128gcm16":
-			e, bits = ikecrypto.EncrAESGCM16, 128
-		case "aes256gcm16":
-			e, bits = ikecrypto.EncrAESGCM16, 256
-		case "md5":
-			integ = ikecrypto.IntegHMACMD596
-		case "sha1":
-			integ = ikecrypto.IntegHMACSHA196
-		case "sha256":
-			integ = ikecrypto.IntegHMACSHA256128
-		case "sha384":
-			integ = ikecrypto.IntegHMACSHA384192
-		case "sha512":
-			integ = ikecrypto.IntegHMACSHA512256
-		case "prfsha1":
-			prf = ikecrypto.PRFHMACSHA1
-		case "prfsha256":
-			prf = ikecrypto.PRFHMACSHA256
-		case "prfsha384":
-			prf = ikecrypto.PRFHMACSHA384
-		case "modp768":
-			dh = ikecrypto.MODP768
-		case "modp1024":
-			dh = ikecrypto.MODP1024
-		case "modp1536":
-			dh = ikecrypto.MODP1536
-		case "modp2048":
-			dh = ikecrypto.MODP2048
-		case "ecp256":
-			dh = ikecrypto.ECP256
-		case "ecp384":
-			dh = ikecrypto.ECP384
-		case "curve25519":
-			dh = ikecrypto.Curve25519
-		default:
-			t.Fatalf("unknown proposal keyword %q in %q", kw, s)
-		}
-	}
-	return
-}
-
 // waitBoth waits until strongSwan and we both list one established IKE SA
 // with an installed CHILD_SA, then checks they agree on SPIs and
 // algorithms. It returns both views.
 func waitBoth(t testing.TB, c *lab.Charon, o *ours, timeout time.Duration) (lab.IKESA, v2.IKESAStatus) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for time.Now().Before(deadline) {
-		sas, err := c.ListSAs()
-		if err != nil {
-			last = err.Error()
-		}
-		var mine []v2.IKESAStatus
-		for _, s := range o.m.SAs() {
-			if s.State == v2.StateEstablished && len(s.Children) > 0 {
-				mine = append(mine, s)
-			}
-		}
-		if sw, ok := lab.Established(sas); ok && len(mine) == 1 {
-			if _, ok := sw.InstalledChild(); ok {
-				if err := compare(sw, mine[0]); err == nil {
-					return sw, mine[0]
-				} else {
-					last = err.Error()
-				}
-			}
-		} else {
-			last = fmt.Sprintf("strongSwan %d SAs, ours %d established", len(sas), len(mine))
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("not established on both sides: %s\ncharon log tail:\n%s", last, tail(c.Log(), 40))
-	return lab.IKESA{}, v2.IKESAStatus{}
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	return interoptest.WaitBoth(t, c, o.m.SAs, timeout, compare)
 }
 
 // compare checks that both ends describe the same IKE SA and CHILD_SA.
 func compare(sw lab.IKESA, me v2.IKESAStatus) error {
-	if sw.SPIInit != fmt.Sprintf("%016x", me.SPIi) || sw.SPIResp != fmt.Sprintf("%016x", me.SPIr) {
-		return fmt.Errorf("IKE SPIs: strongSwan %s/%s, ours %016x/%016x", sw.SPIInit, sw.SPIResp, me.SPIi, me.SPIr)
-	}
-	s := me.Suite
-	if sw.EncrAlg != swanEncr[s.Encr] || (s.EncrKey != 0 && sw.EncrKeysize != s.EncrKey) {
-		return fmt.Errorf("IKE encr: strongSwan %s/%d, ours %v/%d", sw.EncrAlg, sw.EncrKeysize, s.Encr, s.EncrKey)
-	}
-	if s.Integ != ikecrypto.IntegNone && sw.IntegAlg != s.Integ.String() {
-		return fmt.Errorf("IKE integ: strongSwan %s, ours %v", sw.IntegAlg, s.Integ)
-	}
-	if sw.PRFAlg != s.PRF.String() || sw.DHGroup != s.DH.String() {
-		return fmt.Errorf("IKE prf/dh: strongSwan %s/%s, ours %v/%v", sw.PRFAlg, sw.DHGroup, s.PRF, s.DH)
+	if err := interoptest.CompareIKE(sw, me); err != nil {
+		return err
 	}
 	ch, _ := sw.InstalledChild()
-	var mc *v2.ChildSAStatus
-	for i := range me.Children {
-		if fmt.Sprintf("%08x", me.Children[i].OutSPI) == ch.SPIIn {
-			mc = &me.Children[i]
-		}
-	}
-	if mc == nil || fmt.Sprintf("%08x", mc.InSPI) != ch.SPIOut {
-		return fmt.Errorf("CHILD_SA SPIs: strongSwan in %s out %s, ours %+v", ch.SPIIn, ch.SPIOut, me.Children)
-	}
-	cs := mc.Suite
-	if ch.EncrAlg != swanEncr[cs.Encr] || (cs.EncrKey != 0 && ch.EncrKeysize != cs.EncrKey) {
-		return fmt.Errorf("ESP encr: strongSwan %s/%d, ours %v/%d", ch.EncrAlg, ch.EncrKeysize, cs.Encr, cs.EncrKey)
-	}
-	if cs.Integ != ikecrypto.IntegNone && ch.IntegAlg != cs.Integ.String() {
-		return fmt.Errorf("ESP integ: strongSwan %s, ours %v", ch.IntegAlg, cs.Integ)
-	}
-	if ch.Encap != mc.Encap {
-		return fmt.Errorf("encap: strongSwan %v, ours %v", ch.Encap, mc.Encap)
-	}
-	return nil
+	_, err := interoptest.CompareChild(ch, me)
+	return err
 }
 
 // peerFor is our configuration mirroring the lab's default connection.
 func peerFor(t testing.TB, b *lab.Bed, ike, esp string) *v2.Peer {
-	remoteID := lab.GwAWanIP
-	if b.Options().NAT {
-		remoteID = lab.GwAWanNATIP
-	}
-	return &v2.Peer{
-		Name:  "gwA",
-		Local: netip.MustParseAddr(lab.GwBWanIP), Remote: netip.MustParseAddr(lab.GwAWanIP),
-		LocalID: v2.Identity(lab.GwBWanIP), RemoteID: v2.Identity(remoteID),
-		PSK:      []byte(lab.DefaultPSK),
-		IKE:      []ikecrypto.IKESuite{ikeSuite(t, ike)},
-		ESP:      []ikecrypto.ChildSuite{espSuite(t, esp)},
-		LocalTS:  []netip.Prefix{netip.MustParsePrefix(lab.ServerNet)},
-		RemoteTS: []netip.Prefix{netip.MustParsePrefix(lab.ClientNet)},
-		NATT:     true, DPD: true,
-	}
+	p := interoptest.PeerFor(t, b, ike, esp)
+	return &p
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ipsecgw/ipsecgw/ike/ikecrypto"
 	v2 "github.com/ipsecgw/ipsecgw/ike/v2"
+	"github.com/ipsecgw/ipsecgw/test/interop/interoptest"
 	"github.com/ipsecgw/ipsecgw/test/lab"
 )
 
@@ -142,7 +143,7 @@ func runCase(t *testing.T, b *lab.Bed, mc matrixCase) {
 			return ch2.SPIIn != ch.SPIIn && installed(s) == 1
 		})
 		ch2, _ := sw2.InstalledChild()
-		wantDH := espSuite(t, mc.esp).DH
+		wantDH := interoptest.ESPSuite(t, mc.esp).DH
 		var gotDH ikecrypto.GroupID
 		for _, c := range me2.Children {
 			gotDH = c.Suite.DH
@@ -186,7 +187,7 @@ func runCase(t *testing.T, b *lab.Bed, mc matrixCase) {
 			return ch3.SPIIn != ch2.SPIIn && installed(s) == 1
 		})
 		ch3, _ := sw3.InstalledChild()
-		if want := espSuite(t, mc.esp).DH; want != 0 && ch3.DHGroup != want.String() {
+		if want := interoptest.ESPSuite(t, mc.esp).DH; want != 0 && ch3.DHGroup != want.String() {
 			t.Errorf("PFS group of the rekey over the new IKE SA: %q, want %v", ch3.DHGroup, want)
 		}
 		// Keys derived from the new IKE SA's SK_d carry traffic.
@@ -233,7 +234,7 @@ func waitChange(t *testing.T, c *lab.Charon, o *ours, cond func(lab.IKESA) bool)
 		time.Sleep(100 * time.Millisecond)
 	}
 	sas, _ := c.ListSAs()
-	t.Fatalf("change not seen; strongSwan: %+v\nours: %+v\n%s", sas, o.m.SAs(), tail(c.Log(), 40))
+	t.Fatalf("change not seen; strongSwan: %+v\nours: %+v\n%s", sas, o.m.SAs(), interoptest.Tail(c.Log(), 40))
 	return lab.IKESA{}, v2.IKESAStatus{}
 }
 
