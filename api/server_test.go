@@ -24,15 +24,13 @@ import (
 const testToken = "0123456789abcdef-token"
 
 type env struct {
-	t     *testing.T
-	st    *store.Store
-	srv   *api.Server
-	reg   *prometheus.Registry
-	ts    *httptest.Server // unix-style handler (no auth)
-	tcp   *httptest.Server // bearer-protected handler
-	c     *client.Client
-	ctl   *fakeController
-	setup func(*api.Options)
+	t   *testing.T
+	st  *store.Store
+	srv *api.Server
+	reg *prometheus.Registry
+	ts  *httptest.Server // unix-style handler (no auth)
+	tcp *httptest.Server // bearer-protected handler
+	c   *client.Client
 }
 
 type fakeController struct {
