@@ -69,14 +69,7 @@ func newPair(t testing.TB) *pair {
 // eventually polls cond in real time while the fake clock stands still.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
+	fakenet.Eventually(t, 5*time.Second, what, cond)
 }
 
 func established(m *Manager) []v2.IKESAStatus {

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ipsecgw/ipsecgw/ike/internal/snapshot"
 	"github.com/ipsecgw/ipsecgw/ike/internal/timing"
 	"github.com/ipsecgw/ipsecgw/ike/message"
 	"github.com/ipsecgw/ipsecgw/ike/spialloc"
@@ -321,14 +322,7 @@ func (m *Manager) initiate(p *Peer, reauth *reauthInfo) *isakmpSA {
 // each runs fn on the goroutine of every SA of the named peer and returns
 // how many there were.
 func (m *Manager) each(name string, fn func(*isakmpSA)) int {
-	m.mu.Lock()
-	var list []*isakmpSA
-	for _, sa := range m.sas {
-		if sa.peer.Name == name {
-			list = append(list, sa)
-		}
-	}
-	m.mu.Unlock()
+	list := snapshot.Values(&m.mu, m.sas, func(sa *isakmpSA) bool { return sa.peer.Name == name })
 	for _, sa := range list {
 		sa.post(func() { fn(sa) })
 	}
@@ -364,12 +358,7 @@ func (m *Manager) Rekey(name string, ike bool) int {
 // SAs returns a snapshot of every ISAKMP SA, ordered by peer name and
 // cookie. It never blocks on SA goroutines.
 func (m *Manager) SAs() []v2.IKESAStatus {
-	m.mu.Lock()
-	list := make([]*isakmpSA, 0, len(m.sas))
-	for _, sa := range m.sas {
-		list = append(list, sa)
-	}
-	m.mu.Unlock()
+	list := snapshot.Values(&m.mu, m.sas, nil)
 	out := make([]v2.IKESAStatus, 0, len(list))
 	for _, sa := range list {
 		st := sa.status.Load()
@@ -389,18 +378,16 @@ func (m *Manager) SAs() []v2.IKESAStatus {
 	return out
 }
 
+// others returns the peer's ISAKMP SAs other than sa.
+func (m *Manager) others(sa *isakmpSA) []*isakmpSA {
+	return snapshot.Values(&m.mu, m.sas, func(o *isakmpSA) bool { return o != sa && o.peer.Name == sa.peer.Name })
+}
+
 // initialContact deletes the peer's older ISAKMP SAs after an
 // authenticated INITIAL-CONTACT (RFC 2407 §4.6.3.3): the peer rebooted and
 // has forgotten them.
 func (m *Manager) initialContact(sa *isakmpSA) {
-	m.mu.Lock()
-	var old []*isakmpSA
-	for _, o := range m.sas {
-		if o != sa && o.peer.Name == sa.peer.Name {
-			old = append(old, o)
-		}
-	}
-	m.mu.Unlock()
+	old := m.others(sa)
 	for _, o := range old {
 		go o.post(func() {
 			if o.state != v2.StateConnecting {
@@ -440,14 +427,7 @@ func (m *Manager) siblingChild(sa *isakmpSA, local, remote netip.Prefix) uint32 
 // their rekeying, DPD and deletion. The old ISAKMP SA then holds none and
 // leaves without touching the data plane.
 func (m *Manager) adoptChildren(sa *isakmpSA) {
-	m.mu.Lock()
-	var old []*isakmpSA
-	for _, o := range m.sas {
-		if o != sa && o.peer.Name == sa.peer.Name {
-			old = append(old, o)
-		}
-	}
-	m.mu.Unlock()
+	old := m.others(sa)
 	for _, o := range old {
 		go o.post(func() {
 			if o.state != v2.StateEstablished || len(o.children) == 0 || o.reauthing {
@@ -489,15 +469,7 @@ func (m *Manager) siblingSA(sa *isakmpSA) (v2.IKESAStatus, bool) {
 // forwardDelete applies the peer's authenticated Delete of IPsec SAs that
 // another ISAKMP SA of the same peer holds.
 func (m *Manager) forwardDelete(from *isakmpSA, spis []uint32) {
-	m.mu.Lock()
-	var others []*isakmpSA
-	for _, o := range m.sas {
-		if o != from && o.peer.Name == from.peer.Name {
-			others = append(others, o)
-		}
-	}
-	m.mu.Unlock()
-	for _, o := range others {
+	for _, o := range m.others(from) {
 		go o.post(func() {
 			for _, spi := range spis {
 				if !o.deleteByOutSPI(spi) {

@@ -85,14 +85,7 @@ func newPair(t *testing.T, cfgMod func(*Config)) *pair {
 // eventually polls cond in real time while the fake clock stands still.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
+	fakenet.Eventually(t, 10*time.Second, what, cond)
 }
 
 func established(m *Manager) []IKESAStatus {

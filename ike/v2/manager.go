@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ipsecgw/ipsecgw/ike/internal/snapshot"
 	"github.com/ipsecgw/ipsecgw/ike/internal/timing"
 	"github.com/ipsecgw/ipsecgw/ike/spialloc"
 )
@@ -217,14 +218,7 @@ func (m *Manager) Initiate(p *Peer) error {
 // each runs fn on the goroutine of every SA of the named peer and returns
 // how many there were.
 func (m *Manager) each(name string, fn func(*ikeSA)) int {
-	m.mu.Lock()
-	var list []*ikeSA
-	for _, sa := range m.sas {
-		if sa.peer.Name == name {
-			list = append(list, sa)
-		}
-	}
-	m.mu.Unlock()
+	list := snapshot.Values(&m.mu, m.sas, func(sa *ikeSA) bool { return sa.peer.Name == name })
 	for _, sa := range list {
 		sa := sa
 		sa.post(func() { fn(sa) })
@@ -287,12 +281,7 @@ func (m *Manager) Rekey(name string, ike bool) int {
 // SAs returns a snapshot of every IKE SA, ordered by peer name and SPI.
 // It never blocks on SA goroutines.
 func (m *Manager) SAs() []IKESAStatus {
-	m.mu.Lock()
-	list := make([]*ikeSA, 0, len(m.sas))
-	for _, sa := range m.sas {
-		list = append(list, sa)
-	}
-	m.mu.Unlock()
+	list := snapshot.Values(&m.mu, m.sas, nil)
 	now := m.clock.Now()
 	out := make([]IKESAStatus, 0, len(list))
 	for _, sa := range list {
@@ -324,14 +313,7 @@ func (m *Manager) SAs() []IKESAStatus {
 // initialContact deletes the peer's older IKE SAs after an authenticated
 // INITIAL_CONTACT (§2.4): the peer rebooted and has forgotten them.
 func (m *Manager) initialContact(sa *ikeSA) {
-	m.mu.Lock()
-	var old []*ikeSA
-	for _, o := range m.sas {
-		if o != sa && o.peer.Name == sa.peer.Name {
-			old = append(old, o)
-		}
-	}
-	m.mu.Unlock()
+	old := snapshot.Values(&m.mu, m.sas, func(o *ikeSA) bool { return o != sa && o.peer.Name == sa.peer.Name })
 	for _, o := range old {
 		o := o
 		go o.post(func() {
