@@ -415,6 +415,7 @@ func (sa *ikeSA) close(reason Reason, err error) {
 	if reason != ReasonRekeyed {
 		for _, c := range sa.children {
 			sa.m.emit(ChildDown{Peer: sa.peer.Name, InSPI: c.inSPI, OutSPI: c.outSPI, Reason: reason})
+			sa.m.freeChildSPI(c.inSPI)
 		}
 	}
 	sa.children = nil
