@@ -17,10 +17,12 @@ build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
 # The full suite: unit, fuzz seed corpora, store crash tests and the interop
-# tests against real strongSwan in network namespaces (root required).
+# tests against real strongSwan in network namespaces (root required). A
+# failed package under test/ (external daemons) is retried once, alone:
+# see scripts/test.sh.
 test: deps clean-lab
 	$(GO) vet $(PKGS)
-	$(GO) test -count=1 -timeout 30m $(PKGS)
+	scripts/test.sh
 	@$(MAKE) --no-print-directory clean-lab
 
 # Unit tests only (no root, no namespaces).
