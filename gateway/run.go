@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync/atomic"
 
 	"github.com/vishvananda/netlink"
 
@@ -119,16 +120,20 @@ func Hook(ctx context.Context, env *daemon.Env) (api.StatusProvider, api.Control
 		Addresses: tunAddrs{nl, link}, Logger: log,
 		ForceEncap: env.Config.ESPEncapsulation != config.EncapAuto})
 
-	var mgr *v2.Manager
-	var mgr1 *v1.Manager
+	// The engine (and its port-4500 socket) starts before the negotiators,
+	// which send through it: IKE packets that arrive before they exist
+	// are dropped (the peer retransmits).
+	var ikev2, ikev1 atomic.Pointer[func(pkt []byte, local, remote netip.AddrPort)]
 	handle := func(pkt []byte, local, remote netip.AddrPort) {
 		// The IKE header's version octet (RFC 7296 §3.1, RFC 2408 §3.1)
 		// tells IKEv1 from IKEv2; both share ports 500 and 4500.
+		h := &ikev2
 		if len(pkt) > 17 && pkt[17]>>4 == 1 {
-			mgr1.HandlePacket(pkt, local, remote)
-			return
+			h = &ikev1
 		}
-		mgr.HandlePacket(pkt, local, remote)
+		if f := h.Load(); f != nil {
+			(*f)(pkt, local, remote)
+		}
 	}
 	eng, err := esp.New(esp.Config{
 		TUN: dev, UDP: udp, RawESP: raw,
@@ -157,18 +162,21 @@ func Hook(ctx context.Context, env *daemon.Env) (api.StatusProvider, api.Control
 	// Both negotiators feed the one ESP engine, whose inbound table is
 	// keyed by SPI: they draw inbound SPIs from one allocator.
 	spis := spialloc.New(nil)
-	mgr, err = v2.New(v2.Config{Send: send, Lookup: g.Lookup, OnEvent: g.OnIKEEvent,
+	mgr, err := v2.New(v2.Config{Send: send, Lookup: g.Lookup, OnEvent: g.OnIKEEvent,
 		Logger: env.Logger.With("component", "ike"), SPIs: spis})
 	if err != nil {
 		return fail(err)
 	}
 	closers = append(closers, mgr.Close)
-	mgr1, err = v1.New(v1.Config{Send: send, Lookup: g.LookupV1, OnEvent: g.OnIKEEvent,
+	mgr1, err := v1.New(v1.Config{Send: send, Lookup: g.LookupV1, OnEvent: g.OnIKEEvent,
 		Logger: env.Logger.With("component", "ikev1"), SPIs: spis})
 	if err != nil {
 		return fail(err)
 	}
 	closers = append(closers, mgr1.Close)
+	h2, h1 := mgr.HandlePacket, mgr1.HandlePacket
+	ikev2.Store(&h2)
+	ikev1.Store(&h1)
 
 	for a, c := range ike500 {
 		go readIKE(c, a, handle)
