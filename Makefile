@@ -6,7 +6,7 @@ BIN      := bin
 PKGS     := ./...
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: all build test test-unit test-interop demo bench bench-micro bench-e2e lint deps clean-lab fuzz
+.PHONY: all build test test-race test-unit test-interop demo bench bench-micro bench-e2e lint deps clean-lab fuzz
 
 all: build
 
@@ -24,6 +24,10 @@ test: deps clean-lab
 	$(GO) vet $(PKGS)
 	scripts/test.sh
 	@$(MAKE) --no-print-directory clean-lab
+
+# Race detector: unit tests, then the e2e suite against -race daemons.
+test-race: deps
+	scripts/test-race.sh
 
 # Unit tests only (no root, no namespaces).
 test-unit:
