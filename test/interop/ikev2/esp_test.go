@@ -27,7 +27,7 @@ func TestESPTraffic(t *testing.T) {
 			if err := c.Reload(conn); err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { c.Clear("") })
+			t.Cleanup(func() { c.Clear(""); c.WaitNoSA(5 * time.Second) }) // let libipsec finish tearing down before the next case
 			o := startOurs(t, b, peerFor(t, b, "aes128-sha1-modp1024", esp))
 			if err := c.Initiate("", 20*time.Second); err != nil {
 				t.Fatal(err)

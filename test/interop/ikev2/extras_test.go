@@ -26,7 +26,7 @@ func TestExtras(t *testing.T) {
 		if err := c.Reload(conn); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { c.Clear("") })
+		t.Cleanup(func() { c.Clear(""); c.WaitNoSA(5 * time.Second) }) // let libipsec finish tearing down before the next case
 	}
 
 	t.Run("invalid-ke/we-respond", func(t *testing.T) {

@@ -95,7 +95,7 @@ func runCase(t *testing.T, b *lab.Bed, mc matrixCase) {
 	if err := c.Reload(conn); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Clear("") })
+	t.Cleanup(func() { c.Clear(""); c.WaitNoSA(5 * time.Second) }) // let libipsec finish tearing down before the next case
 	o := startOurs(t, b, peer)
 	if mc.weInitiate {
 		if err := o.m.Initiate(peer); err != nil {
