@@ -1,6 +1,6 @@
 package config
 
-import "strconv"
+import "github.com/ipsecgw/ipsecgw/ike/ikecrypto"
 
 // Algorithm names of SPEC §1 and the extras of SPEC §4, and their IKEv2
 // transform IDs (IANA "Internet Key Exchange Version 2 (IKEv2) Parameters",
@@ -104,31 +104,17 @@ func (g DHGroup) Valid() bool {
 	return ok
 }
 
-// TransformType is the IKEv2 transform type (RFC 7296 §3.3.2).
-type TransformType uint8
+// TransformType is the IKEv2 transform type (RFC 7296 §3.3.2); the
+// registry in ike/ikecrypto is the one source of transform numbers.
+type TransformType = ikecrypto.TransformType
 
 // IKEv2 transform types.
 const (
-	TransformENCR  TransformType = 1
-	TransformPRF   TransformType = 2
-	TransformINTEG TransformType = 3
-	TransformDH    TransformType = 4
+	TransformENCR  = ikecrypto.TransformENCR
+	TransformPRF   = ikecrypto.TransformPRF
+	TransformINTEG = ikecrypto.TransformINTEG
+	TransformDH    = ikecrypto.TransformDH
 )
-
-// String returns the RFC 7296 mnemonic.
-func (t TransformType) String() string {
-	switch t {
-	case TransformENCR:
-		return "ENCR"
-	case TransformPRF:
-		return "PRF"
-	case TransformINTEG:
-		return "INTEG"
-	case TransformDH:
-		return "DH"
-	}
-	return "TRANSFORM_TYPE(" + strconv.Itoa(int(t)) + ")"
-}
 
 // Transform is one IKEv2 transform: type, IANA ID and, for variable-key
 // ciphers, the key length in bits (the Key Length attribute, RFC 7296
@@ -139,62 +125,49 @@ type Transform struct {
 	KeyLength int
 }
 
-// IKEv2 transform IDs used by the names above (IANA registry).
-const (
-	EncrDES              uint16 = 2
-	Encr3DES             uint16 = 3
-	EncrAESCBC           uint16 = 12
-	EncrAESGCM16         uint16 = 20
-	EncrChaCha20Poly1305 uint16 = 28
-
-	AuthHMACMD596      uint16 = 1
-	AuthHMACSHA196     uint16 = 2
-	AuthHMACSHA2256128 uint16 = 12
-	AuthHMACSHA2384192 uint16 = 13
-	AuthHMACSHA2512256 uint16 = 14
-	PRFHMACMD5         uint16 = 1
-	PRFHMACSHA1        uint16 = 2
-	PRFHMACSHA2256     uint16 = 5
-	PRFHMACSHA2384     uint16 = 6
-	PRFHMACSHA2512     uint16 = 7
-)
+func encr(id ikecrypto.EncrID, bits int) Transform {
+	return Transform{TransformENCR, uint16(id), bits}
+}
+func integ(id ikecrypto.IntegID) Transform { return Transform{TransformINTEG, uint16(id), 0} }
+func prf(id ikecrypto.PRFID) Transform     { return Transform{TransformPRF, uint16(id), 0} }
+func dh(id ikecrypto.GroupID) Transform    { return Transform{TransformDH, uint16(id), 0} }
 
 var encTransforms = map[Encryption]Transform{
-	EncAES:              {TransformENCR, EncrAESCBC, 128},
-	EncAES192:           {TransformENCR, EncrAESCBC, 192},
-	EncAES256:           {TransformENCR, EncrAESCBC, 256},
-	EncDES:              {TransformENCR, EncrDES, 0},
-	Enc3DES:             {TransformENCR, Encr3DES, 0},
-	EncAES128GCM16:      {TransformENCR, EncrAESGCM16, 128},
-	EncAES256GCM16:      {TransformENCR, EncrAESGCM16, 256},
-	EncChaCha20Poly1305: {TransformENCR, EncrChaCha20Poly1305, 0},
+	EncAES:              encr(ikecrypto.EncrAESCBC, 128),
+	EncAES192:           encr(ikecrypto.EncrAESCBC, 192),
+	EncAES256:           encr(ikecrypto.EncrAESCBC, 256),
+	EncDES:              encr(ikecrypto.EncrDES, 0),
+	Enc3DES:             encr(ikecrypto.Encr3DES, 0),
+	EncAES128GCM16:      encr(ikecrypto.EncrAESGCM16, 128),
+	EncAES256GCM16:      encr(ikecrypto.EncrAESGCM16, 256),
+	EncChaCha20Poly1305: encr(ikecrypto.EncrChaCha20Poly1305, 0),
 }
 
 var integTransforms = map[Authentication]Transform{
-	AuthMD5:    {TransformINTEG, AuthHMACMD596, 0},
-	AuthSHA1:   {TransformINTEG, AuthHMACSHA196, 0},
-	AuthSHA256: {TransformINTEG, AuthHMACSHA2256128, 0},
-	AuthSHA384: {TransformINTEG, AuthHMACSHA2384192, 0},
-	AuthSHA512: {TransformINTEG, AuthHMACSHA2512256, 0},
+	AuthMD5:    integ(ikecrypto.IntegHMACMD596),
+	AuthSHA1:   integ(ikecrypto.IntegHMACSHA196),
+	AuthSHA256: integ(ikecrypto.IntegHMACSHA256128),
+	AuthSHA384: integ(ikecrypto.IntegHMACSHA384192),
+	AuthSHA512: integ(ikecrypto.IntegHMACSHA512256),
 }
 
 var prfTransforms = map[Authentication]Transform{
-	AuthMD5:    {TransformPRF, PRFHMACMD5, 0},
-	AuthSHA1:   {TransformPRF, PRFHMACSHA1, 0},
-	AuthSHA256: {TransformPRF, PRFHMACSHA2256, 0},
-	AuthSHA384: {TransformPRF, PRFHMACSHA2384, 0},
-	AuthSHA512: {TransformPRF, PRFHMACSHA2512, 0},
+	AuthMD5:    prf(ikecrypto.PRFHMACMD5),
+	AuthSHA1:   prf(ikecrypto.PRFHMACSHA1),
+	AuthSHA256: prf(ikecrypto.PRFHMACSHA256),
+	AuthSHA384: prf(ikecrypto.PRFHMACSHA384),
+	AuthSHA512: prf(ikecrypto.PRFHMACSHA512),
 }
 
 var dhTransforms = map[DHGroup]Transform{
-	Group1:  {TransformDH, 1, 0},
-	Group2:  {TransformDH, 2, 0},
-	Group5:  {TransformDH, 5, 0},
-	Group14: {TransformDH, 14, 0},
-	Group19: {TransformDH, 19, 0},
-	Group20: {TransformDH, 20, 0},
-	Group21: {TransformDH, 21, 0},
-	Group31: {TransformDH, 31, 0},
+	Group1:  dh(1),
+	Group2:  dh(2),
+	Group5:  dh(5),
+	Group14: dh(14),
+	Group19: dh(19),
+	Group20: dh(20),
+	Group21: dh(21),
+	Group31: dh(31),
 }
 
 // strongSwan proposal keywords, for swanctl.conf in interop tests and docs.

@@ -45,7 +45,7 @@ func TestTransformIDs(t *testing.T) {
 	if _, ok := Encryption("rc4").Transform(); ok {
 		t.Error("rc4 accepted")
 	}
-	if TransformDH.String() != "DH" || TransformType(9).String() != "TRANSFORM_TYPE(9)" {
+	if TransformDH.String() != "DH" || TransformType(9).String() != "TRANSFORM(9)" {
 		t.Error("TransformType.String")
 	}
 }
