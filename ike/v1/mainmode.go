@@ -120,19 +120,8 @@ func (sa *isakmpSA) mmInitiator(p inPacket, msg *message.MessageV1, ps []message
 		if msg.Ciphertext == nil {
 			return errMissing
 		}
-		ids, hash := findIDs(ps), findData(ps, message.PayloadV1HASH)
-		if len(ids) != 1 || hash == nil {
-			return errMissing
-		}
-		p1.idr = ids[0]
-		if !ikecrypto.Equal(hash, sa.hashR()) {
-			sa.authFailedHint(errAuth)
-			return errAuth
-		}
-		if err := sa.checkRemoteID(ids[0]); err != nil {
-			sa.sendClearNotify(message.V1InvalidIDInformation)
-			sa.failPhase1(fmt.Errorf("%w: %w", errAuth, err))
-			return nil
+		if failed, err := sa.verifyPeer(ps, &p1.idr, sa.hashR); failed || err != nil {
+			return err
 		}
 		p1.ex.iv = next
 		p1.ex.received(p.raw)
@@ -207,20 +196,11 @@ func (sa *isakmpSA) mmResponder(p inPacket, msg *message.MessageV1, ps []message
 		if msg.Ciphertext == nil {
 			return errMissing
 		}
-		ids, hash := findIDs(ps), findData(ps, message.PayloadV1HASH)
-		if len(ids) != 1 || hash == nil {
-			sa.authFailedHint(errMissing)
-			return errMissing
-		}
-		p1.idi = ids[0]
-		if !ikecrypto.Equal(hash, sa.hashI()) {
-			sa.authFailedHint(errAuth)
-			return errAuth
-		}
-		if err := sa.checkRemoteID(ids[0]); err != nil {
-			sa.sendClearNotify(message.V1InvalidIDInformation)
-			sa.failPhase1(fmt.Errorf("%w: %w", errAuth, err))
-			return nil
+		if failed, err := sa.verifyPeer(ps, &p1.idi, sa.hashI); failed || err != nil {
+			if err == errMissing {
+				sa.authFailedHint(errMissing)
+			}
+			return err
 		}
 		p1.ex.iv = next
 		p1.ex.received(p.raw)
@@ -236,4 +216,27 @@ func (sa *isakmpSA) mmResponder(p inPacket, msg *message.MessageV1, ps []message
 		sa.establish(hasInitialContact(ps))
 	}
 	return nil
+}
+
+// verifyPeer checks the peer's identity and its HASH in MM5/MM6 (RFC 2409
+// §5: HASH_I from the initiator, HASH_R from the responder). The ID is
+// stored in *peerID before want computes the expected hash, which covers
+// it. failed reports that phase 1 is over: the peer authenticated as an
+// identity this connection does not accept (already notified).
+func (sa *isakmpSA) verifyPeer(ps []message.Payload, peerID **message.IDV1, want func() []byte) (failed bool, err error) {
+	ids, hash := findIDs(ps), findData(ps, message.PayloadV1HASH)
+	if len(ids) != 1 || hash == nil {
+		return false, errMissing
+	}
+	*peerID = ids[0]
+	if !ikecrypto.Equal(hash, want()) {
+		sa.authFailedHint(errAuth)
+		return false, errAuth
+	}
+	if err := sa.checkRemoteID(ids[0]); err != nil {
+		sa.sendClearNotify(message.V1InvalidIDInformation)
+		sa.failPhase1(fmt.Errorf("%w: %w", errAuth, err))
+		return true, nil
+	}
+	return false, nil
 }
