@@ -44,9 +44,6 @@ type conn struct {
 	children   map[uint32]*child // by inbound SPI
 	retry      *time.Timer
 	backoff    time.Duration
-	since      time.Time // last state change
-	// routesUp: routes currently point into the tunnel.
-	routesUp bool
 	// removed: the connection was deleted from the store.
 	removed bool
 	// learned holds the prefixes the peer advertised over BGP.
@@ -283,9 +280,6 @@ func (g *Gateway) scheduleRetry(c *conn) {
 }
 
 func (g *Gateway) setState(c *conn, state, msg string) {
-	if c.state != state {
-		c.since = g.now()
-	}
 	c.state, c.message = state, msg
 	g.metrics.state(c.id, state)
 	g.syncHealth(c)
@@ -515,7 +509,6 @@ func (g *Gateway) syncRoutes(c *conn) {
 		return
 	}
 	rs := g.routesOf(c)
-	c.routesUp = len(rs) > 0
 	owner := c.id
 	if c.parent != "" {
 		owner, rs = c.parent, nil

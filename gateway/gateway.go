@@ -280,8 +280,6 @@ func (g *Gateway) Terminate(ctx context.Context, id string) error {
 	return err
 }
 
-var errClosed = errors.New("gateway: closed")
-
 var _ Negotiator = (*v2.Manager)(nil)
 var _ NegotiatorV1 = (*v1.Manager)(nil)
 var _ DataPlane = (*esp.Engine)(nil)
